@@ -1,0 +1,9 @@
+// Package cdn is marquee's cache policy: the one place that decides which
+// headers each class of response carries (see the cache table in
+// DESIGN.md), so that a CDN collapses viewers' requests for the same
+// segment or part into one origin fetch and never caches anything private,
+// per-viewer, truncated or erroneous. It also holds the edge configurations
+// (cdn/varnish) and, later, the probe logic used by cmd/cdnprobe.
+//
+// Every function here is pure and safe for concurrent use.
+package cdn

@@ -1,0 +1,69 @@
+package feed
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the feed and NATS metrics. Make one per process with
+// NewMetrics and pass it to Connect and NewSource. Safe for concurrent use.
+type Metrics struct {
+	accepted    *prometheus.CounterVec // {feed}; bounded by the segmenter's max feeds
+	rejected    [numReasons]prometheus.Counter
+	connected   prometheus.Gauge
+	reconnects  prometheus.Counter
+	disconnects prometheus.Counter
+	loaded      prometheus.Gauge
+	lastSeq     prometheus.Gauge
+	pending     prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered, useful in tests). Every rejection reason is pre-created with 0.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marquee_feed_messages_accepted_total",
+			Help: "Messages applied to a feed, by feed. Feeds are capped by the segmenter's maximum number of feeds.",
+		}, []string{"feed"}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "marquee_nats_connected",
+			Help: "1 while the NATS connection is up, else 0.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "marquee_nats_reconnects_total",
+			Help: "Successful reconnects to NATS.",
+		}),
+		disconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "marquee_nats_disconnects_total",
+			Help: "Losses of the NATS connection.",
+		}),
+		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "marquee_feed_loaded",
+			Help: "1 once the source has caught up with the stored state (JetStream) or subscribed (core NATS), else 0.",
+		}),
+		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "marquee_feed_last_sequence",
+			Help: "Sequence of the last message handled: the JetStream stream sequence or the core NATS process-local counter.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "marquee_feed_pending_messages",
+			Help: "Messages in the JetStream stream not yet delivered to this consumer, as of the last message (JetStream only).",
+		}),
+	}
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "marquee_feed_messages_rejected_total",
+		Help: "Messages dropped, by reason.",
+	}, []string{"reason"})
+	for _, r := range Reasons() {
+		m.rejected[r] = rejected.WithLabelValues(r.String())
+	}
+	m.rejected[ReasonNone] = prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"}) // never exported
+	if reg != nil {
+		reg.MustRegister(m.accepted, rejected, m.connected, m.reconnects, m.disconnects, m.loaded, m.lastSeq, m.pending)
+	}
+	return m
+}
+
+func (m *Metrics) reject(r Reason) {
+	if r < numReasons {
+		m.rejected[r].Inc()
+	}
+}

@@ -1,0 +1,170 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"marquee/segmenter"
+)
+
+// Source consumes feed messages from NATS into a segmenter.Sink.
+type Source interface {
+	// Run consumes until ctx is done, then returns nil. It survives NATS
+	// reconnects; it returns an error only when it cannot go on (the NATS
+	// connection was closed, or Run was already called).
+	Run(ctx context.Context) error
+	// Status reports the source's health for /readyz. Safe to call at any time.
+	Status() Status
+}
+
+// Status is a Source's health.
+type Status struct {
+	Connected bool   // the NATS connection is up
+	Loaded    bool   // the stored state was replayed (JetStream) or the subscription is in place (core)
+	Err       string // the last error that stopped consuming, "" while consuming normally
+}
+
+// Ready reports whether the source serves current data: Connected && Loaded.
+func (s Status) Ready() bool { return s.Connected && s.Loaded }
+
+var (
+	_ Source = (*JetStreamSource)(nil)
+	_ Source = (*CoreSource)(nil)
+)
+
+// NewSource validates cfg and returns a JetStreamSource if cfg.JetStream,
+// else a CoreSource. nc is typically from Connect; the caller closes it after
+// Run returned. A nil log discards; nil m uses unregistered metrics.
+func NewSource(cfg Config, nc *nats.Conn, sink segmenter.Sink, log *slog.Logger, m *Metrics) (Source, error) {
+	if cfg.JetStream {
+		return NewJetStreamSource(cfg, nc, sink, log, m)
+	}
+	return NewCoreSource(cfg, nc, sink, log, m)
+}
+
+func checkDeps(cfg Config, nc *nats.Conn, sink segmenter.Sink) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if nc == nil {
+		return errors.New("feed: nil nats connection")
+	}
+	if sink == nil {
+		return errors.New("feed: nil sink")
+	}
+	return nil
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+// processor validates messages and applies them to the sink. Its handle
+// method is called from one goroutine only (the source's Run).
+type processor struct {
+	sink    segmenter.Sink
+	lim     Limits
+	log     *slog.Logger
+	m       *Metrics
+	limiter *logLimiter
+
+	accepted map[string]prometheus.Counter // by feed; only feeds the sink accepted
+}
+
+func newProcessor(cfg Config, sink segmenter.Sink, log *slog.Logger, m *Metrics) *processor {
+	return &processor{
+		sink:     sink,
+		lim:      cfg.Limits(),
+		log:      log,
+		m:        m,
+		limiter:  newLogLimiter(logEvery),
+		accepted: make(map[string]prometheus.Counter),
+	}
+}
+
+// handle validates one message and applies it with seq and t.
+func (p *processor) handle(subject string, data []byte, seq uint64, t time.Time) {
+	p.m.lastSeq.Set(float64(seq))
+	feed, u, reason := Parse(subject, data, p.lim)
+	if reason != ReasonNone {
+		p.reject(reason, subject, len(data), seq, nil)
+		return
+	}
+	u.Seq, u.Time = seq, t
+	err := p.sink.Apply(feed, u)
+	switch {
+	case err == nil:
+		c := p.accepted[feed]
+		if c == nil {
+			c = p.m.accepted.WithLabelValues(feed)
+			p.accepted[feed] = c
+		}
+		c.Inc()
+	case errors.Is(err, segmenter.ErrDuplicate):
+		p.reject(ReasonDuplicate, subject, len(data), seq, err)
+	case errors.Is(err, segmenter.ErrTooManyFeeds):
+		p.reject(ReasonTooManyFeeds, subject, len(data), seq, err)
+	case errors.Is(err, segmenter.ErrTooManyKeys):
+		p.reject(ReasonTooManyKeys, subject, len(data), seq, err)
+	default:
+		p.reject(ReasonSinkError, subject, len(data), seq, err)
+	}
+}
+
+// reject counts a dropped message and logs it: duplicates at debug level
+// (they are expected after reconnects), everything else as a warning at most
+// once per reason per logEvery.
+func (p *processor) reject(r Reason, subject string, size int, seq uint64, err error) {
+	p.m.reject(r)
+	attrs := []any{"reason", r.String(), "subject", truncate(subject, 200), "bytes", size, "seq", seq}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	if r == ReasonDuplicate {
+		p.log.Debug("dropped message", attrs...)
+		return
+	}
+	p.warnLimited(r.String(), "dropped message", attrs...)
+}
+
+// dropped counts n messages dropped by the NATS client (slow consumer).
+func (p *processor) dropped(n int) {
+	if n <= 0 {
+		return
+	}
+	p.m.rejected[ReasonSlowConsumer].Add(float64(n))
+	p.warnLimited(ReasonSlowConsumer.String(), "dropped messages: subscription buffer full", "reason", ReasonSlowConsumer.String(), "count", n)
+}
+
+func (p *processor) warnLimited(key, msg string, attrs ...any) {
+	ok, suppressed := p.limiter.allow(key)
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	p.log.Warn(msg, attrs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func subjectsFor(prefix string) string { return prefix + ".>" }
+
+func wrapClosed(component string) error {
+	return fmt.Errorf("%s: %w", component, ErrConnectionClosed)
+}

@@ -1,0 +1,69 @@
+package origin
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the HTTP layer's configuration (environment prefix MARQUEE_).
+type Config struct {
+	// WriteTimeout bounds each batch write to a viewer; a viewer that cannot
+	// take a batch within it is disconnected. Default 10s.
+	WriteTimeout time.Duration `env:"WRITE_TIMEOUT" envDefault:"10s"`
+	// MaxLagBytes is how far (bytes) a stream-mode viewer may fall behind the
+	// segment log before it is closed and counted as slow. Default 4 MiB.
+	MaxLagBytes int `env:"MAX_LAG_BYTES" envDefault:"4194304"`
+	// EarlyHold is how long before a segment starts a request for it is
+	// held (headers withheld until it starts) instead of refused. Default 10s.
+	EarlyHold time.Duration `env:"EARLY_HOLD" envDefault:"10s"`
+	// MaxStreams caps concurrent streaming responses (all modes); further
+	// requests get 503. 0 means no cap. Default 0.
+	MaxStreams int `env:"MAX_STREAMS" envDefault:"0"`
+	// DrainDelay is how long readiness reports 503 before open streams are
+	// ended at shutdown, so load balancers stop sending new viewers. Default 2s.
+	DrainDelay time.Duration `env:"DRAIN_DELAY" envDefault:"2s"`
+	// DrainSpread is the time over which open streams are ended, in
+	// DrainBatches batches, so reconnects do not arrive as one spike. Default 5s.
+	DrainSpread time.Duration `env:"DRAIN_SPREAD" envDefault:"5s"`
+	// DrainBatches is the number of batches streams are ended in. Default 10.
+	DrainBatches int `env:"DRAIN_BATCHES" envDefault:"10"`
+	// SegmentMargin is added to an open segment's remaining time in its
+	// s-maxage. Default 10s.
+	SegmentMargin time.Duration `env:"SEGMENT_MARGIN" envDefault:"10s"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		WriteTimeout:  10 * time.Second,
+		MaxLagBytes:   4 << 20,
+		EarlyHold:     10 * time.Second,
+		DrainDelay:    2 * time.Second,
+		DrainSpread:   5 * time.Second,
+		DrainBatches:  10,
+		SegmentMargin: 10 * time.Second,
+	}
+}
+
+// Validate checks every field and names the variable at fault.
+func (c Config) Validate() error {
+	switch {
+	case c.WriteTimeout < 100*time.Millisecond:
+		return fmt.Errorf("MARQUEE_WRITE_TIMEOUT must be at least 100ms, got %s", c.WriteTimeout)
+	case c.MaxLagBytes < 64<<10:
+		return fmt.Errorf("MARQUEE_MAX_LAG_BYTES must be at least 65536, got %d", c.MaxLagBytes)
+	case c.EarlyHold < 0 || c.EarlyHold > time.Minute:
+		return fmt.Errorf("MARQUEE_EARLY_HOLD must be between 0s and 1m, got %s", c.EarlyHold)
+	case c.MaxStreams < 0:
+		return fmt.Errorf("MARQUEE_MAX_STREAMS must not be negative, got %d", c.MaxStreams)
+	case c.DrainDelay < 0 || c.DrainDelay > 5*time.Minute:
+		return fmt.Errorf("MARQUEE_DRAIN_DELAY must be between 0s and 5m, got %s", c.DrainDelay)
+	case c.DrainSpread < 0 || c.DrainSpread > 10*time.Minute:
+		return fmt.Errorf("MARQUEE_DRAIN_SPREAD must be between 0s and 10m, got %s", c.DrainSpread)
+	case c.DrainBatches < 1 || c.DrainBatches > 1000:
+		return fmt.Errorf("MARQUEE_DRAIN_BATCHES must be between 1 and 1000, got %d", c.DrainBatches)
+	case c.SegmentMargin < 0 || c.SegmentMargin > 10*time.Minute:
+		return fmt.Errorf("MARQUEE_SEGMENT_MARGIN must be between 0s and 10m, got %s", c.SegmentMargin)
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package origin
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"marquee/cdn"
+	"marquee/sse"
+)
+
+// handleDirect serves direct mode: uncached SSE for deployments without a
+// CDN. It resumes from Last-Event-ID out of the feed's bounded history, or
+// starts with a snapshot, then follows live with its own keepalives.
+func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.feed(w, r)
+	if !ok {
+		return
+	}
+	st := s.openStream(modeDirect)
+	if st == nil {
+		s.writeError(w, r, errUnavailable)
+		return
+	}
+	reason := reasonClientGone
+	defer func() { s.closeStream(st, modeDirect, reason) }()
+
+	h := w.Header()
+	cdn.Stream(h)
+	s.policy.Set(h, cdn.NoStore, time.Time{}, time.Time{})
+	h.Set(cdn.HeaderResponseID, s.responseID())
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		reason = reasonComplete
+		return
+	}
+
+	cfg := s.hub.Config()
+	buf := make([]byte, 0, 4096)
+	buf = sse.AppendRetry(buf, int(cfg.Retry/time.Millisecond))
+	var cursor uint64
+	resumed := false
+	// Last-Event-ID that is not a plain sequence number is ignored: the
+	// viewer gets a snapshot, which is always correct.
+	if id, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
+		var ok bool
+		buf, cursor, ok, _, _ = f.DirectSince(id, buf)
+		resumed = ok
+		if !ok {
+			cursor = 0
+		}
+	}
+	if !resumed {
+		frame, seq := f.SnapshotFrame(s.hub.Now())
+		buf = append(buf, frame...)
+		cursor = seq
+	}
+
+	rc := http.NewResponseController(w)
+	bytes := s.m.bytesWritten.WithLabelValues(modeDirect)
+	keepalive := time.NewTimer(cfg.Keepalive)
+	defer keepalive.Stop()
+	ka := sse.AppendComment(nil, "keepalive")
+	for {
+		if len(buf) > 0 {
+			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if _, err := w.Write(buf); err != nil {
+				reason = reasonWriteError
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				reason = reasonWriteError
+				return
+			}
+			bytes.Add(float64(len(buf)))
+			keepalive.Reset(cfg.Keepalive)
+		}
+		var (
+			wake   <-chan struct{}
+			closed bool
+		)
+		buf, cursor, ok, wake, closed = f.DirectSince(cursor, buf[:0])
+		if !ok {
+			// The viewer fell out of the history: it was too slow. It
+			// reconnects with Last-Event-ID and gets a snapshot.
+			reason = reasonSlow
+			return
+		}
+		if closed {
+			reason = reasonDrain
+			return
+		}
+		if len(buf) > 0 {
+			continue
+		}
+		select {
+		case <-wake:
+		case <-keepalive.C:
+			buf = append(buf, ka...)
+		case <-r.Context().Done():
+			return
+		case <-st.stop:
+			reason = reasonDrain
+			return
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"marquee/cdn"
+	"marquee/segmenter"
+)
+
+// parseIndex parses a segment or part number strictly: decimal digits only,
+// no sign, no leading zeros, at most 15 digits. One canonical spelling per
+// number keeps one cache key per segment at the edge.
+func parseIndex(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 15 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// lookupSegment finds the log of segment n for a request, holding an early
+// request for the next segment until it opens. It answers errors itself.
+// held reports whether the request waited for the segment to start.
+func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmenter.Feed, n int64, st *stream) (l *segmenter.Log, held, ok bool) {
+	now := s.hub.Now()
+	g := s.hub.Grid()
+	cur := g.Index(now)
+	switch {
+	case n <= cur:
+		if l, ok := f.Segment(n); ok {
+			return l, false, true
+		}
+		if n == cur {
+			// The boundary just passed and the segmenter has not ticked yet.
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if l, err := f.WaitSegment(ctx, n); err == nil {
+				return l, false, true
+			}
+			s.writeError(w, r, errUnavailable)
+			return nil, false, false
+		}
+		s.writeError(w, r, httpError{Code: http.StatusGone, Msg: "segment " + strconv.FormatInt(n, 10) + " is no longer retained; current is " + strconv.FormatInt(cur, 10)})
+		return nil, false, false
+	case n == cur+1 && g.Start(n).Sub(now) <= s.cfg.EarlyHold:
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		if st != nil {
+			go func() {
+				select {
+				case <-st.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
+		l, err := f.WaitSegment(ctx, n)
+		if err != nil {
+			if errors.Is(err, segmenter.ErrClosed) || r.Context().Err() == nil {
+				s.writeError(w, r, errUnavailable)
+			}
+			return nil, true, false
+		}
+		return l, true, true
+	default:
+		s.writeError(w, r, httpError{Code: http.StatusNotFound, Msg: "segment " + strconv.FormatInt(n, 10) + " has not started; current is " + strconv.FormatInt(cur, 10)})
+		return nil, false, false
+	}
+}
+
+// handleSegment serves stream mode: the segment log from byte 0, then live
+// until the segment closes.
+func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.feed(w, r)
+	if !ok {
+		return
+	}
+	n, ok := parseIndex(r.PathValue("n"))
+	if !ok {
+		s.writeError(w, r, httpError{Code: http.StatusBadRequest, Msg: "segment must be a non-negative integer without leading zeros"})
+		return
+	}
+	st := s.openStream(modeStream)
+	if st == nil {
+		s.writeError(w, r, errUnavailable)
+		return
+	}
+	reason := reasonClientGone
+	defer func() { s.closeStream(st, modeStream, reason) }()
+
+	l, held, ok := s.lookupSegment(w, r, f, n, st)
+	if !ok {
+		reason = reasonRefused
+		if r.Context().Err() != nil {
+			reason = reasonClientGone
+		}
+		return
+	}
+	now := s.hub.Now()
+	h := w.Header()
+	cdn.Stream(h)
+	h.Set(cdn.HeaderResponseID, s.responseID())
+	h.Set(cdn.HeaderSegment, strconv.FormatInt(n, 10))
+	kind := "live"
+	switch {
+	case l.State() == segmenter.Closed:
+		s.policy.Set(h, cdn.Finished, now, l.End)
+		kind = "finished"
+	case l.State() == segmenter.Aborted:
+		s.writeError(w, r, errUnavailable)
+		reason = reasonAborted
+		return
+	default:
+		s.policy.Set(h, cdn.OpenSegment, now, l.End)
+		if held {
+			kind = "held"
+		}
+	}
+	s.m.segmentStarted.WithLabelValues(f.Name(), kind).Inc()
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		reason = reasonComplete
+		return
+	}
+	reason = s.copyLog(w, r, l, st)
+	if reason == reasonAborted || reason == reasonDrain || reason == reasonSlow || reason == reasonWriteError {
+		if l.State() != segmenter.Closed || reason == reasonSlow || reason == reasonWriteError {
+			// Not finished: end the response without its terminating chunk
+			// so that no edge caches a truncated segment.
+			// The deferred closeStream still counts it.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// copyLog copies the log to w until it closes, the client leaves or the
+// stream is stopped, and returns why it ended.
+func (s *Server) copyLog(w http.ResponseWriter, r *http.Request, l *segmenter.Log, st *stream) string {
+	rc := http.NewResponseController(w)
+	bytes := s.m.bytesWritten.WithLabelValues(modeStream)
+	off := 0
+	first := true
+	for {
+		data, state, wake := l.Since(off)
+		if len(data) > 0 || first {
+			first = false
+			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if len(data) > 0 {
+				if _, err := w.Write(data); err != nil {
+					return reasonWriteError
+				}
+			}
+			if err := rc.Flush(); err != nil {
+				return reasonWriteError
+			}
+			off += len(data)
+			bytes.Add(float64(len(data)))
+			if l.Len()-off > s.cfg.MaxLagBytes {
+				return reasonSlow
+			}
+		}
+		switch state {
+		case segmenter.Closed:
+			return reasonComplete
+		case segmenter.Aborted:
+			return reasonAborted
+		}
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			return reasonClientGone
+		case <-st.stop:
+			return reasonDrain
+		}
+	}
+}

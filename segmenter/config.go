@@ -1,0 +1,105 @@
+package segmenter
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the segmenter's configuration. cmd/marquee reads it from the
+// environment with the MARQUEE_ prefix.
+type Config struct {
+	// SegmentLength is D, the length of one segment on the wall-clock grid.
+	// Default 60s; Validate allows 10s–300s.
+	SegmentLength time.Duration `env:"SEGMENT_LENGTH" envDefault:"60s"`
+	// PartLength is P, the length of one part (parts mode). Must divide
+	// SegmentLength. Default 1s.
+	PartLength time.Duration `env:"PART_LENGTH" envDefault:"1s"`
+	// Keepalive is H: a keepalive comment is written to a segment when
+	// nothing was written to it for this long. Default 15s; 1s–60s.
+	Keepalive time.Duration `env:"KEEPALIVE" envDefault:"15s"`
+	// Retention is how long a closed segment stays readable after its end.
+	// 0 means two segment lengths. At least one segment length.
+	Retention time.Duration `env:"RETENTION" envDefault:"0s"`
+	// History is the number of recent update frames kept per feed for
+	// direct-mode resumption from Last-Event-ID. Default 4096.
+	History int `env:"HISTORY" envDefault:"4096"`
+	// Retry is the reconnection delay announced to EventSource clients in
+	// each segment's "retry" field. Default 3s.
+	Retry time.Duration `env:"RETRY" envDefault:"3s"`
+	// MaxFeeds caps the number of feeds; messages for further feeds are
+	// dropped. Default 64.
+	MaxFeeds int `env:"MAX_FEEDS" envDefault:"64"`
+	// MaxKeys caps the number of keys per feed. Default 10000.
+	MaxKeys int `env:"MAX_KEYS" envDefault:"10000"`
+	// URLPrefix is the path prefix of segment URLs named in "next" events.
+	// Default "/v1/feeds".
+	URLPrefix string `env:"URL_PREFIX" envDefault:"/v1/feeds"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		SegmentLength: 60 * time.Second,
+		PartLength:    time.Second,
+		Keepalive:     15 * time.Second,
+		History:       4096,
+		Retry:         3 * time.Second,
+		MaxFeeds:      64,
+		MaxKeys:       10000,
+		URLPrefix:     "/v1/feeds",
+	}
+}
+
+// Validate checks the operator-facing ranges and names the variable at fault.
+func (c Config) Validate() error {
+	if c.SegmentLength < 10*time.Second || c.SegmentLength > 300*time.Second {
+		return fmt.Errorf("MARQUEE_SEGMENT_LENGTH must be between 10s and 300s, got %s", c.SegmentLength)
+	}
+	if c.SegmentLength%time.Second != 0 {
+		return fmt.Errorf("MARQUEE_SEGMENT_LENGTH must be a whole number of seconds, got %s", c.SegmentLength)
+	}
+	if c.Keepalive < time.Second || c.Keepalive > 60*time.Second {
+		return fmt.Errorf("MARQUEE_KEEPALIVE must be between 1s and 60s, got %s", c.Keepalive)
+	}
+	return c.check()
+}
+
+// check enforces the structural rules that hold for every configuration,
+// including the short segments tests use.
+func (c Config) check() error {
+	if c.SegmentLength <= 0 {
+		return fmt.Errorf("MARQUEE_SEGMENT_LENGTH must be positive, got %s", c.SegmentLength)
+	}
+	if c.PartLength < 100*time.Millisecond || c.PartLength > c.SegmentLength || c.SegmentLength%c.PartLength != 0 {
+		return fmt.Errorf("MARQUEE_PART_LENGTH must be at least 100ms and divide MARQUEE_SEGMENT_LENGTH (%s), got %s", c.SegmentLength, c.PartLength)
+	}
+	if c.Keepalive <= 0 {
+		return fmt.Errorf("MARQUEE_KEEPALIVE must be positive, got %s", c.Keepalive)
+	}
+	if c.Retention != 0 && c.Retention < c.SegmentLength {
+		return fmt.Errorf("MARQUEE_RETENTION must be 0 (two segments) or at least MARQUEE_SEGMENT_LENGTH (%s), got %s", c.SegmentLength, c.Retention)
+	}
+	if c.History < 1 || c.History > 1<<20 {
+		return fmt.Errorf("MARQUEE_HISTORY must be between 1 and 1048576, got %d", c.History)
+	}
+	if c.Retry < 0 || c.Retry > time.Hour {
+		return fmt.Errorf("MARQUEE_RETRY must be between 0s and 1h, got %s", c.Retry)
+	}
+	if c.MaxFeeds < 1 {
+		return fmt.Errorf("MARQUEE_MAX_FEEDS must be at least 1, got %d", c.MaxFeeds)
+	}
+	if c.MaxKeys < 1 {
+		return fmt.Errorf("MARQUEE_MAX_KEYS must be at least 1, got %d", c.MaxKeys)
+	}
+	return nil
+}
+
+func (c Config) retention() time.Duration {
+	if c.Retention == 0 {
+		return 2 * c.SegmentLength
+	}
+	return c.Retention
+}
+
+// Parts returns the number of parts per segment.
+func (c Config) Parts() int { return int(c.SegmentLength / c.PartLength) }

@@ -1,0 +1,248 @@
+package segmenter
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LogState is the life-cycle state of a segment log.
+type LogState int
+
+const (
+	// Open: the segment is live and may grow.
+	Open LogState = iota
+	// Closed: the segment ended cleanly with its "next" event; it never changes again.
+	Closed
+	// Aborted: the segment could not be finished (shutdown). Readers must
+	// abort their responses so that no edge caches a truncated copy.
+	Aborted
+)
+
+func (s LogState) String() string {
+	switch s {
+	case Open:
+		return "open"
+	case Closed:
+		return "closed"
+	case Aborted:
+		return "aborted"
+	}
+	return "unknown"
+}
+
+// Log is the append-only log of one segment of one feed: encoded SSE frames,
+// the offsets of its part boundaries, and a close-and-replace wake channel.
+//
+// Bytes below a length that a reader has seen never change, so Since hands
+// out sub-slices of the buffer without copying.
+// view is an immutable picture of a log for readers.
+type view struct {
+	buf   []byte
+	state LogState
+	wake  chan struct{}
+}
+
+type Log struct {
+	Feed  string
+	N     int64
+	Start time.Time
+	End   time.Time
+	parts int // number of parts in the segment
+
+	// cur is what readers see: replaced (never modified) by every change,
+	// so Since is one atomic load with no lock shared among readers.
+	cur atomic.Pointer[view]
+
+	mu    sync.RWMutex // guards the fields below
+	buf   []byte
+	ends  []int // ends[k] is the offset at which part k ended; len(ends) = finished parts
+	state LogState
+	wake  chan struct{}
+	last  time.Time // time of the last write
+}
+
+func newLog(feed string, n int64, g Grid, parts int, capHint int) *Log {
+	l := &Log{
+		Feed:  feed,
+		N:     n,
+		Start: g.Start(n),
+		End:   g.End(n),
+		parts: parts,
+		buf:   make([]byte, 0, capHint),
+		wake:  make(chan struct{}),
+	}
+	l.publishLocked()
+	return l
+}
+
+// publishLocked makes the current buffer, state and wake channel visible to
+// readers. Called with mu held for writing.
+func (l *Log) publishLocked() {
+	l.cur.Store(&view{buf: l.buf, state: l.state, wake: l.wake})
+}
+
+// Since returns the bytes from off to the current end, the log's state, and a
+// channel that is closed at the next change. When state is not Open the log
+// will never change again and wake is nil.
+func (l *Log) Since(off int) (data []byte, state LogState, wake <-chan struct{}) {
+	v := l.cur.Load()
+	n := len(v.buf)
+	if off > n {
+		off = n
+	}
+	data = v.buf[off:n:n]
+	if v.state != Open {
+		return data, v.state, nil
+	}
+	return data, v.state, v.wake
+}
+
+// Len returns the current length in bytes.
+func (l *Log) Len() int { return len(l.cur.Load().buf) }
+
+// State returns the log's life-cycle state.
+func (l *Log) State() LogState { return l.cur.Load().state }
+
+// Bytes returns the whole log as it is now (not a copy: do not modify).
+func (l *Log) Bytes() []byte {
+	d, _, _ := l.Since(0)
+	return d
+}
+
+// Parts returns the number of parts of the segment.
+func (l *Log) Parts() int { return l.parts }
+
+// Part returns the bytes written during part k once part k is finished
+// (ready=true). Otherwise it returns ready=false and a channel closed at the
+// next change of the log (nil when the log was aborted: the part will never
+// finish). k must be in [0, Parts()).
+func (l *Log) Part(k int) (data []byte, ready bool, state LogState, wake <-chan struct{}) {
+	return l.rangeOf(k, false)
+}
+
+// UpTo returns the bytes from the start of the segment to the end of part k
+// (snapshot plus every update so far), with the same readiness rules as Part.
+func (l *Log) UpTo(k int) (data []byte, ready bool, state LogState, wake <-chan struct{}) {
+	return l.rangeOf(k, true)
+}
+
+func (l *Log) rangeOf(k int, fromStart bool) ([]byte, bool, LogState, <-chan struct{}) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if k < 0 || k >= l.parts {
+		return nil, false, l.state, nil
+	}
+	if k >= len(l.ends) {
+		if l.state == Open {
+			return nil, false, l.state, l.wake
+		}
+		return nil, false, l.state, nil
+	}
+	from := 0
+	if !fromStart && k > 0 {
+		from = l.ends[k-1]
+	}
+	to := l.ends[k]
+	return l.buf[from:to:to], true, l.state, nil
+}
+
+// FinishedParts returns how many parts are finished.
+func (l *Log) FinishedParts() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.ends)
+}
+
+// The methods below are called by the owning Feed with its mutex held; they
+// take the log's write lock themselves.
+
+// appendLocked appends frames written at time t. Part boundaries passed
+// before t are recorded first, so the frame lands in the part of t.
+func (l *Log) append(t time.Time, g Grid, frames ...[]byte) {
+	l.mu.Lock()
+	l.markPartsLocked(t, g)
+	for _, f := range frames {
+		l.buf = append(l.buf, f...)
+	}
+	l.last = t
+	l.notifyLocked()
+	l.mu.Unlock()
+}
+
+// markParts records every part boundary at or before t and wakes readers
+// when one was recorded. It returns whether anything changed.
+func (l *Log) markParts(t time.Time, g Grid) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.markPartsLocked(t, g) {
+		l.notifyLocked()
+		return true
+	}
+	return false
+}
+
+func (l *Log) markPartsLocked(t time.Time, g Grid) bool {
+	if l.state != Open {
+		return false
+	}
+	k := g.PartIndex(l.N, t) // part in progress at t; parts before it are finished
+	if k > l.parts-1 {
+		k = l.parts - 1 // the last part finishes only with close
+	}
+	changed := false
+	for len(l.ends) < k {
+		l.ends = append(l.ends, len(l.buf))
+		changed = true
+	}
+	return changed
+}
+
+// close appends the final frame (the "next" event), finishes every part and
+// marks the log Closed.
+func (l *Log) close(t time.Time, g Grid, final []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != Open {
+		return
+	}
+	l.markPartsLocked(t, g)
+	l.buf = append(l.buf, final...)
+	for len(l.ends) < l.parts {
+		l.ends = append(l.ends, len(l.buf))
+	}
+	l.last = t
+	l.state = Closed
+	old := l.wake
+	l.wake = nil
+	l.publishLocked()
+	close(old)
+}
+
+// abort marks an open log Aborted and wakes its readers.
+func (l *Log) abort() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != Open {
+		return false
+	}
+	l.state = Aborted
+	old := l.wake
+	l.wake = nil
+	l.publishLocked()
+	close(old)
+	return true
+}
+
+func (l *Log) notifyLocked() {
+	old := l.wake
+	l.wake = make(chan struct{})
+	l.publishLocked()
+	close(old)
+}
+
+func (l *Log) lastWrite() time.Time {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.last
+}

@@ -1,0 +1,190 @@
+package segmenter
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"marquee/sse"
+)
+
+// Hub holds every feed. It implements Sink for the feed consumer and hands
+// out feeds and their segment logs to the HTTP layer.
+type Hub struct {
+	cfg        Config
+	grid       Grid
+	clock      Clock
+	m          *Metrics
+	log        *slog.Logger
+	retryFrame []byte
+
+	mu      sync.RWMutex // guards the fields below
+	feeds   map[string]*Feed
+	changed chan struct{} // closed and replaced when a feed is added
+
+	closed atomic.Bool
+}
+
+var _ Sink = (*Hub)(nil)
+
+// New returns a hub. It checks the structural rules of cfg (the operator
+// ranges are Config.Validate's job, so tests may use short segments).
+func New(cfg Config, clock Clock, m *Metrics, log *slog.Logger) (*Hub, error) {
+	if cfg.URLPrefix == "" {
+		cfg.URLPrefix = "/v1/feeds"
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{
+		cfg:        cfg,
+		grid:       Grid{Segment: cfg.SegmentLength, Part: cfg.PartLength},
+		clock:      clock,
+		m:          m,
+		log:        log.With("component", "segmenter"),
+		retryFrame: sse.AppendRetry(nil, int(cfg.Retry/time.Millisecond)),
+		feeds:      make(map[string]*Feed),
+		changed:    make(chan struct{}),
+	}, nil
+}
+
+// Config returns the hub's configuration.
+func (h *Hub) Config() Config { return h.cfg }
+
+// Grid returns the segment grid.
+func (h *Hub) Grid() Grid { return h.grid }
+
+// Now returns the hub clock's time.
+func (h *Hub) Now() time.Time { return h.clock.Now() }
+
+// Apply folds u into the named feed, creating the feed on first use.
+func (h *Hub) Apply(feed string, u Update) error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
+	f, err := h.feed(feed)
+	if err != nil {
+		return err
+	}
+	return f.apply(u, h.clock.Now())
+}
+
+// Ensure creates the named feed if it does not exist yet, so that it is
+// listed and served (with an empty snapshot) before its first message.
+func (h *Hub) Ensure(feed string) error {
+	_, err := h.feed(feed)
+	return err
+}
+
+func (h *Hub) feed(name string) (*Feed, error) {
+	h.mu.RLock()
+	f, ok := h.feeds[name]
+	h.mu.RUnlock()
+	if ok {
+		return f, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f, ok := h.feeds[name]; ok {
+		return f, nil
+	}
+	if len(h.feeds) >= h.cfg.MaxFeeds {
+		return nil, ErrTooManyFeeds
+	}
+	f = newFeed(name, h)
+	f.tick(h.clock.Now()) // open the current segment at once
+	h.feeds[name] = f
+	h.m.setFeeds(len(h.feeds))
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.log.Info("feed created", "feed", name)
+	return f, nil
+}
+
+// Feed returns the named feed.
+func (h *Hub) Feed(name string) (*Feed, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	f, ok := h.feeds[name]
+	return f, ok
+}
+
+// Feeds returns the feed names, sorted.
+func (h *Hub) Feeds() []string {
+	h.mu.RLock()
+	names := make([]string, 0, len(h.feeds))
+	for n := range h.feeds {
+		names = append(names, n)
+	}
+	h.mu.RUnlock()
+	slices.Sort(names)
+	return names
+}
+
+func (h *Hub) all() ([]*Feed, <-chan struct{}) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	fs := make([]*Feed, 0, len(h.feeds))
+	for _, f := range h.feeds {
+		fs = append(fs, f)
+	}
+	return fs, h.changed
+}
+
+// Tick brings every feed up to time now (rotation, keepalives, part
+// boundaries, retention) and returns the earliest time at which a feed has
+// something to do next.
+func (h *Hub) Tick(now time.Time) time.Time {
+	fs, _ := h.all()
+	next := now.Add(h.cfg.PartLength)
+	for _, f := range fs {
+		if t := f.tick(now); t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// Run drives Tick with timers until ctx ends. It does not abort segments
+// when it returns: the owner calls Abort once readers have been drained.
+func (h *Hub) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		_, changed := h.all()
+		next := h.Tick(h.clock.Now())
+		d := next.Sub(h.clock.Now())
+		if d < time.Millisecond {
+			d = time.Millisecond
+		}
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Abort marks the hub closed and aborts every open segment, so readers end
+// their responses without a clean end and no edge caches a truncated
+// segment. Idempotent.
+func (h *Hub) Abort() {
+	if h.closed.Swap(true) {
+		return
+	}
+	fs, _ := h.all()
+	for _, f := range fs {
+		f.abort()
+	}
+}

@@ -1,0 +1,330 @@
+package segmenter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"marquee/sse"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func testConfig() Config {
+	c := Defaults()
+	c.SegmentLength = 10 * time.Second
+	c.PartLength = time.Second
+	c.Keepalive = 3 * time.Second
+	c.History = 8
+	return c
+}
+
+// newTestHub returns a hub whose clock stands at the start of segment 100.
+func newTestHub(t *testing.T, cfg Config) (*Hub, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	h, err := New(cfg, clk, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, clk
+}
+
+func decodeAll(t *testing.T, b []byte) []sse.Event {
+	t.Helper()
+	d := sse.NewDecoder(strings.NewReader(string(b)))
+	var evs []sse.Event
+	for {
+		ev, err := d.Next()
+		if err != nil {
+			break
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func val(s string) json.RawMessage { return json.RawMessage(s) }
+
+func TestSegmentLifecycle(t *testing.T) {
+	h, clk := newTestHub(t, testConfig())
+	start := time.Unix(1000, 0)
+	if err := h.Apply("scores", Update{Key: "a", Value: val(`{"v":1}`), Seq: 5, Time: start}); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := h.Feed("scores")
+	clk.Set(start.Add(2 * time.Second))
+	if err := h.Apply("scores", Update{Key: "b", Value: val(`{"v":2}`), Seq: 7, Time: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	l := f.Current()
+	if got, want := l.N, int64(100); got != want {
+		t.Fatalf("segment = %d, want %d", got, want)
+	}
+	evs := decodeAll(t, l.Bytes())
+	if got, want := len(evs), 3; got != want {
+		t.Fatalf("events = %d, want %d: %q", got, want, l.Bytes())
+	}
+	if !strings.HasPrefix(string(l.Bytes()), "retry: 3000\n") {
+		t.Errorf("segment does not start with retry: %q", l.Bytes())
+	}
+	if evs[0].Type != "snapshot" || evs[1].Type != "update" || evs[2].Type != "update" {
+		t.Errorf("types = %q %q %q", evs[0].Type, evs[1].Type, evs[2].Type)
+	}
+	if got, want := evs[2].ID, "7"; got != want {
+		t.Errorf("id = %q, want %q", got, want)
+	}
+
+	// Roll over: the old segment ends with next, the new one's snapshot holds both keys.
+	clk.Set(start.Add(10 * time.Second))
+	h.Tick(clk.Now())
+	if got, want := l.State(), Closed; got != want {
+		t.Fatalf("old state = %v, want %v", got, want)
+	}
+	evs = decodeAll(t, l.Bytes())
+	last := evs[len(evs)-1]
+	if got, want := last.Type, "next"; got != want {
+		t.Fatalf("last event = %q, want %q", got, want)
+	}
+	if got, want := string(last.Data), `{"segment":101,"url":"/v1/feeds/scores/segments/101"}`; got != want {
+		t.Errorf("next data = %s, want %s", got, want)
+	}
+	nl := f.Current()
+	if nl.N != 101 {
+		t.Fatalf("new segment = %d", nl.N)
+	}
+	evs = decodeAll(t, nl.Bytes())
+	var snap struct {
+		Feed    string                     `json:"feed"`
+		Segment int64                      `json:"segment"`
+		Seq     uint64                     `json:"seq"`
+		Entries map[string]json.RawMessage `json:"entries"`
+	}
+	if err := json.Unmarshal(evs[0].Data, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Seq != 7 || snap.Segment != 101 || len(snap.Entries) != 2 || string(snap.Entries["b"]) != `{"v":2}` {
+		t.Errorf("snapshot = %+v", snap)
+	}
+	if got, want := evs[0].ID, "7"; got != want {
+		t.Errorf("snapshot id = %q, want %q", got, want)
+	}
+	// The closed segment stays readable within retention, then goes.
+	if _, ok := f.Segment(100); !ok {
+		t.Error("segment 100 not retained")
+	}
+	clk.Set(start.Add(41 * time.Second)) // end 1010 + retention 20 s < 1041
+	h.Tick(clk.Now())
+	if _, ok := f.Segment(100); ok {
+		t.Error("segment 100 retained past retention")
+	}
+}
+
+func TestSkippedSegmentsNamesCurrentNext(t *testing.T) {
+	h, clk := newTestHub(t, testConfig())
+	h.Ensure("f")
+	f, _ := h.Feed("f")
+	l := f.Current()
+	clk.Set(time.Unix(1035, 0)) // three segments later
+	h.Tick(clk.Now())
+	evs := decodeAll(t, l.Bytes())
+	if got, want := string(evs[len(evs)-1].Data), `{"segment":103,"url":"/v1/feeds/f/segments/103"}`; got != want {
+		t.Errorf("next = %s, want %s", got, want)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxFeeds = 1
+	cfg.MaxKeys = 2
+	h, _ := newTestHub(t, cfg)
+	now := time.Unix(1000, 0)
+	if err := h.Apply("a", Update{Key: "k1", Value: val(`{}`), Seq: 1, Time: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Apply("b", Update{Key: "k1", Value: val(`{}`), Seq: 2, Time: now}); !errors.Is(err, ErrTooManyFeeds) {
+		t.Errorf("second feed: err = %v, want ErrTooManyFeeds", err)
+	}
+	if err := h.Apply("a", Update{Key: "k1", Value: val(`{}`), Seq: 1, Time: now}); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("duplicate: err = %v", err)
+	}
+	h.Apply("a", Update{Key: "k2", Value: val(`{}`), Seq: 3, Time: now})
+	if err := h.Apply("a", Update{Key: "k3", Value: val(`{}`), Seq: 4, Time: now}); !errors.Is(err, ErrTooManyKeys) {
+		t.Errorf("third key: err = %v, want ErrTooManyKeys", err)
+	}
+	// Updating or deleting an existing key is fine at the cap, and the next good message is served.
+	if err := h.Apply("a", Update{Key: "k2", Seq: 5, Time: now}); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	if err := h.Apply("a", Update{Key: "k3", Value: val(`{"x":1}`), Seq: 6, Time: now}); err != nil {
+		t.Errorf("after delete: %v", err)
+	}
+	f, _ := h.Feed("a")
+	evs := decodeAll(t, f.Current().Bytes())
+	if got, want := string(evs[len(evs)-2].Data), `{"key":"k2","seq":5,"time":1000000,"value":null}`; got != want {
+		t.Errorf("delete event = %s, want %s", got, want)
+	}
+}
+
+func TestKeepaliveAndParts(t *testing.T) {
+	h, clk := newTestHub(t, testConfig())
+	h.Ensure("f")
+	f, _ := h.Feed("f")
+	l := f.Current()
+	start := l.Start
+	snapLen := l.Len()
+	if got := l.FinishedParts(); got != 0 {
+		t.Fatalf("finished parts at start = %d", got)
+	}
+	clk.Set(start.Add(1500 * time.Millisecond))
+	h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: 1, Time: clk.Now()})
+	afterUpdate := l.Len()
+	next := h.Tick(clk.Now())
+	if got, want := next, start.Add(2*time.Second); !got.Equal(want) {
+		t.Errorf("next tick = %v, want %v (part boundary)", got, want)
+	}
+	p0, ready, _, _ := l.Part(0)
+	if !ready || len(p0) != snapLen {
+		t.Errorf("part 0: ready=%v len=%d, want %d", ready, len(p0), snapLen)
+	}
+	if _, ready, _, wake := l.Part(1); ready || wake == nil {
+		t.Errorf("part 1 ready before its end")
+	}
+	clk.Set(start.Add(4500 * time.Millisecond)) // 3 s after the last write
+	h.Tick(clk.Now())
+	if got := string(l.Bytes()[afterUpdate:]); got != ": keepalive\n\n" {
+		t.Errorf("after idle = %q, want keepalive", got)
+	}
+	p1, ready, _, _ := l.Part(1)
+	if !ready || len(p1) != afterUpdate-snapLen {
+		t.Errorf("part 1: ready=%v %q", ready, p1)
+	}
+	if p4, _, _, _ := l.Part(4); len(p4) != 0 {
+		// part 4 is in progress; nothing finished there yet
+		t.Errorf("part 4 = %q", p4)
+	}
+	up, ready, _, _ := l.UpTo(3)
+	if !ready || string(up) != string(l.Bytes()[:len(up)]) || len(up) != afterUpdate {
+		t.Errorf("upto 3: ready=%v len=%d", ready, len(up))
+	}
+	clk.Set(start.Add(10 * time.Second))
+	h.Tick(clk.Now())
+	if got, want := l.FinishedParts(), 10; got != want {
+		t.Fatalf("finished parts after close = %d, want %d", got, want)
+	}
+	var all []byte
+	for k := 0; k < 10; k++ {
+		p, ready, _, _ := l.Part(k)
+		if !ready {
+			t.Fatalf("part %d not ready", k)
+		}
+		all = append(all, p...)
+	}
+	if string(all) != string(l.Bytes()) {
+		t.Errorf("parts do not add up to the segment")
+	}
+}
+
+func TestDirectHistory(t *testing.T) {
+	h, _ := newTestHub(t, testConfig()) // history 8
+	now := time.Unix(1000, 0)
+	for i := 1; i <= 5; i++ {
+		h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: uint64(i * 10), Time: now})
+	}
+	f, _ := h.Feed("f")
+	out, last, ok, _, _ := f.DirectSince(20, nil)
+	if !ok || last != 50 || len(decodeAll(t, out)) != 3 {
+		t.Fatalf("since 20: ok=%v last=%d %q", ok, last, out)
+	}
+	if _, _, ok, _, _ := f.DirectSince(60, nil); ok {
+		t.Error("resume from a future id should fail")
+	}
+	for i := 6; i <= 20; i++ {
+		h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: uint64(i * 10), Time: now})
+	}
+	if _, _, ok, _, _ := f.DirectSince(20, nil); ok {
+		t.Error("resume from an evicted id should fail")
+	}
+	out, last, ok, _, _ = f.DirectSince(120, nil)
+	if !ok || last != 200 || len(decodeAll(t, out)) != 8 {
+		t.Errorf("since 120: ok=%v last=%d n=%d", ok, last, len(decodeAll(t, out)))
+	}
+}
+
+func TestAbortWakesReaders(t *testing.T) {
+	h, _ := newTestHub(t, testConfig())
+	h.Ensure("f")
+	f, _ := h.Feed("f")
+	l := f.Current()
+	_, _, wake := l.Since(0)
+	h.Abort()
+	<-wake
+	if got, want := l.State(), Aborted; got != want {
+		t.Errorf("state = %v, want %v", got, want)
+	}
+	if err := h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: 1}); !errors.Is(err, ErrClosed) {
+		t.Errorf("apply after abort: %v", err)
+	}
+	if _, err := f.WaitSegment(context.Background(), l.N+1); !errors.Is(err, ErrClosed) {
+		t.Errorf("wait after abort: %v", err)
+	}
+}
+
+// TestRunRotates drives the real timers of Hub.Run in a synctest bubble.
+func TestRunRotates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		h, err := New(cfg, SystemClock{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Ensure("f")
+		f, _ := h.Feed("f")
+		first := f.Current()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { h.Run(ctx); close(done) }()
+
+		next, err := f.WaitSegment(ctx, first.N+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := time.Now(), next.Start; !got.Equal(want) {
+			t.Errorf("rotated at %v, want %v", got, want)
+		}
+		if first.State() != Closed {
+			t.Errorf("first segment state %v", first.State())
+		}
+		// An idle segment gets a keepalive every 3 s.
+		time.Sleep(cfg.Keepalive + time.Millisecond)
+		synctest.Wait()
+		if !strings.HasSuffix(string(next.Bytes()), ": keepalive\n\n") {
+			t.Errorf("no keepalive: %q", next.Bytes())
+		}
+		if got := next.FinishedParts(); got != 3 {
+			t.Errorf("finished parts = %d, want 3", got)
+		}
+		cancel()
+		<-done
+	})
+}

@@ -1,0 +1,31 @@
+package segmenter
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Update is one validated change to a feed: the latest value of one key, or
+// its deletion. The feed consumer builds it; the segmenter folds it into the
+// feed's state and appends it, encoded once, to the open segment's log.
+type Update struct {
+	// Key is the entry's key within the feed, e.g. "nba.lal-bos". Already
+	// validated by the caller ([A-Za-z0-9_.-], 1..MaxKeyLen bytes).
+	Key string
+	// Value is a JSON object. Nil (or empty) deletes the key.
+	Value json.RawMessage
+	// Seq is the event id: the JetStream stream sequence, or a process-local
+	// counter with core NATS. Updates with Seq not above the feed's highest
+	// applied sequence are ignored as duplicates (redeliveries).
+	Seq uint64
+	// Time is when the message was published (JetStream metadata) or received.
+	Time time.Time
+}
+
+// Sink receives validated updates. *Hub implements it.
+type Sink interface {
+	// Apply folds u into the named feed, creating the feed if needed.
+	// It returns ErrTooManyFeeds or ErrTooManyKeys when a cap is hit,
+	// ErrDuplicate when u.Seq is not above the feed's highest sequence.
+	Apply(feed string, u Update) error
+}
