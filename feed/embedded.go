@@ -50,11 +50,20 @@ func StartEmbedded(cfg EmbeddedConfig, log *slog.Logger) (*server.Server, error)
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	srv.SetLoggerV2(natsLogger{log}, false, false, false)
-	go srv.Start() // returns once listening; the server owns its goroutines until Shutdown
-	if !srv.ReadyForConnections(readyTimeout) {
+	// Start returns once the server listens, or failed to (it then logs an
+	// error through Fatalf); the server owns its goroutines until Shutdown.
+	started := make(chan struct{})
+	go func() { defer close(started); srv.Start() }()
+	timer := time.NewTimer(readyTimeout)
+	select {
+	case <-started:
+	case <-timer.C:
+	}
+	timer.Stop()
+	if !srv.ReadyForConnections(time.Second) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("embedded nats: %w after %s", ErrNotReady, readyTimeout)
+		return nil, fmt.Errorf("embedded nats: %w (see the log for the cause)", ErrNotReady)
 	}
 	log.Info("embedded nats server started", "url", srv.ClientURL(), "store_dir", dir)
 	return srv, nil

@@ -128,6 +128,7 @@ func (s *JetStreamSource) consume(ctx context.Context, js jetstream.JetStream) (
 	if err != nil {
 		return false, err
 	}
+	s.setErr(nil)
 	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
 		s.setLoaded() // nothing stored to catch up with
 	}
@@ -139,7 +140,6 @@ func (s *JetStreamSource) consume(ctx context.Context, js jetstream.JetStream) (
 		return false, fmt.Errorf("jetstream source: messages: %w", err)
 	}
 	defer it.Stop()
-	s.setErr(nil)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {

@@ -77,6 +77,9 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}", s.handleSegment)
 	mux.HandleFunc("GET /v1/feeds/{feed}/events", s.handleDirect)
 	mux.HandleFunc("OPTIONS /v1/", s.handlePreflight)
+	mux.HandleFunc("GET /{$}", s.handleDashboard)
+	mux.HandleFunc("GET /v1/client.js", s.handleClient)
+	mux.HandleFunc("GET /assets/{file}", s.handleAsset)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,359 @@
+// Package testenv runs marquee for real inside a test: an embedded NATS
+// server with JetStream on a temporary store, the feed consumer, the
+// segmenter with short segments, and the origin on a loopback HTTP server.
+// It is wiring for tests only (end-to-end, CDN and browser tests); it wires
+// the same packages cmd/marquee does.
+//
+// Concurrency: an Env and its Origin are used from the test goroutine;
+// Stop and Restart must not race with each other.
+package testenv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"marquee/feed"
+	"marquee/origin"
+	"marquee/segmenter"
+)
+
+// Options configures an origin under test. Zero values take test defaults.
+type Options struct {
+	SegmentLength time.Duration // default 3s
+	PartLength    time.Duration // default 1s
+	Keepalive     time.Duration // default 1s
+	Core          bool          // core NATS instead of JetStream
+	Addr          string        // listen address; default 127.0.0.1:0
+	Origin        *origin.Config
+	Log           bool // log to the test's output at debug level
+}
+
+// NATS is an embedded NATS server with JetStream on a directory that
+// survives restarts of the origin (and of the server itself).
+type NATS struct {
+	t   testing.TB
+	Dir string
+	Srv *server.Server
+	URL string
+	// Pub is a connection for publishing test messages.
+	Pub *nats.Conn
+}
+
+// StartNATS starts an embedded NATS server with JetStream in a temporary
+// directory and connects a publisher. It is stopped at test cleanup.
+func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	n := &NATS{t: t, Dir: t.TempDir()}
+	n.start(-1)
+	t.Cleanup(n.Stop)
+	return n
+}
+
+func (n *NATS) start(port int) {
+	n.t.Helper()
+	srv, err := feed.StartEmbedded(feed.EmbeddedConfig{DataDir: n.Dir, Port: port}, nil)
+	if err != nil {
+		n.t.Fatalf("start nats: %v", err)
+	}
+	n.Srv, n.URL = srv, srv.ClientURL()
+	if n.Pub == nil {
+		nc, err := nats.Connect(n.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+		if err != nil {
+			n.t.Fatalf("connect publisher: %v", err)
+		}
+		n.Pub = nc
+	}
+}
+
+// Stop shuts the server down (idempotent).
+func (n *NATS) Stop() {
+	if n.Pub != nil {
+		n.Pub.Close()
+		n.Pub = nil
+	}
+	if n.Srv != nil {
+		n.Srv.Shutdown()
+		n.Srv.WaitForShutdown()
+		n.Srv = nil
+	}
+}
+
+// Publish publishes body on subject and flushes.
+func (n *NATS) Publish(subject string, body string) {
+	n.t.Helper()
+	if err := n.Pub.Publish(subject, []byte(body)); err != nil {
+		n.t.Fatalf("publish %s: %v", subject, err)
+	}
+	if err := n.Pub.Flush(); err != nil {
+		n.t.Fatalf("flush: %v", err)
+	}
+}
+
+// Origin is one running marquee origin.
+type Origin struct {
+	t        testing.TB
+	opts     Options
+	nats     *NATS
+	URL      string // http://127.0.0.1:port
+	Addr     string
+	Hub      *segmenter.Hub
+	Server   *origin.Server
+	Registry *prometheus.Registry
+	Source   feed.Source
+
+	http   *http.Server
+	nc     *nats.Conn
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// StartOrigin starts an origin on n with opts. It is stopped at cleanup.
+func StartOrigin(t testing.TB, n *NATS, opts Options) *Origin {
+	t.Helper()
+	if opts.SegmentLength == 0 {
+		opts.SegmentLength = 3 * time.Second
+	}
+	if opts.PartLength == 0 {
+		opts.PartLength = time.Second
+	}
+	if opts.Keepalive == 0 {
+		opts.Keepalive = time.Second
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	o := &Origin{t: t, opts: opts, nats: n}
+	o.start()
+	t.Cleanup(o.Stop)
+	return o
+}
+
+func (o *Origin) start() {
+	t := o.t
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	if o.opts.Log {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	reg := prometheus.NewRegistry()
+	scfg := segmenter.Defaults()
+	scfg.SegmentLength = o.opts.SegmentLength
+	scfg.PartLength = o.opts.PartLength
+	scfg.Keepalive = o.opts.Keepalive
+	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, segmenter.NewMetrics(reg), log)
+	if err != nil {
+		t.Fatalf("segmenter: %v", err)
+	}
+	fcfg := feed.DefaultConfig()
+	fcfg.URL = o.nats.URL
+	fcfg.JetStream = !o.opts.Core
+	fcfg.ReconnectWait = 100 * time.Millisecond
+	fm := feed.NewMetrics(reg)
+	nc, err := feed.Connect(fcfg, log, fm)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	src, err := feed.NewSource(fcfg, nc, hub, log, fm)
+	if err != nil {
+		t.Fatalf("source: %v", err)
+	}
+	ocfg := origin.Defaults()
+	ocfg.DrainDelay = 0
+	ocfg.DrainSpread = 100 * time.Millisecond
+	if o.opts.Origin != nil {
+		ocfg = *o.opts.Origin
+	}
+	srv := origin.New(ocfg, hub, func() error {
+		st := src.Status()
+		if !st.Ready() {
+			return fmt.Errorf("connected=%v loaded=%v", st.Connected, st.Loaded)
+		}
+		return nil
+	}, origin.NewMetrics(reg), log)
+
+	var ln net.Listener
+	for i := 0; ; i++ { // a restart may find the port in TIME_WAIT briefly
+		ln, err = net.Listen("tcp", o.opts.Addr)
+		if err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	o.opts.Addr = ln.Addr().String() // a restart comes back on the same port
+	o.Addr, o.URL = o.opts.Addr, "http://"+o.opts.Addr
+	o.Hub, o.Server, o.Registry, o.Source, o.nc = hub, srv, reg, src, nc
+	o.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	o.once = sync.Once{}
+	ctx, cancel := context.WithCancel(context.Background())
+	o.cancel = cancel
+	o.wg.Go(func() { hub.Run(ctx) })
+	o.wg.Go(func() { src.Run(ctx) })
+	o.wg.Go(func() { o.http.Serve(ln) })
+	o.WaitReady()
+}
+
+// WaitReady waits until /readyz answers 200.
+func (o *Origin) WaitReady() {
+	o.t.Helper()
+	Eventually(o.t, 20*time.Second, func() error {
+		resp, err := http.Get(o.URL + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// Stop drains and stops the origin (idempotent until Restart).
+func (o *Origin) Stop() {
+	o.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		o.Server.Drain(ctx)
+		o.Hub.Abort()
+		o.http.Shutdown(ctx)
+		o.http.Close()
+		o.cancel()
+		o.wg.Wait()
+		o.nc.Close()
+	})
+}
+
+// Restart stops the origin and starts a new one on the same address and the
+// same JetStream store.
+func (o *Origin) Restart() {
+	o.t.Helper()
+	o.Stop()
+	o.start()
+}
+
+// Metric returns the value of the counter or gauge name with exactly the
+// given labels (0 when absent).
+func (o *Origin) Metric(name string, labels map[string]string) float64 {
+	o.t.Helper()
+	mfs, err := o.Registry.Gather()
+	if err != nil {
+		o.t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if matches(m, labels) {
+				switch {
+				case m.Counter != nil:
+					return m.Counter.GetValue()
+				case m.Gauge != nil:
+					return m.Gauge.GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func matches(m *dto.Metric, labels map[string]string) bool {
+	if len(m.GetLabel()) != len(labels) {
+		return false
+	}
+	for _, lp := range m.GetLabel() {
+		if labels[lp.GetName()] != lp.GetValue() {
+			return false
+		}
+	}
+	return true
+}
+
+// Descriptor fetches the feed descriptor.
+func (o *Origin) Descriptor(feedName string) origin.Descriptor {
+	o.t.Helper()
+	var d origin.Descriptor
+	GetJSON(o.t, o.URL+"/v1/feeds/"+feedName, &d)
+	return d
+}
+
+// GetJSON fetches url and decodes its JSON body into v; non-200 fails the test.
+func GetJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, b)
+	}
+}
+
+// Eventually polls f every 10 ms until it returns nil, failing the test
+// with f's last error after timeout. Timeouts are generous limits, never
+// assertions about speed.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// NeedProgram returns the path of a program a test needs. When it is
+// missing the test is skipped on a developer's machine and fails under
+// CI=true.
+func NeedProgram(t testing.TB, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	msg := fmt.Sprintf("%s not installed", strings.Join(names, " or "))
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s (CI=true: .ci/run must install it)", msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
