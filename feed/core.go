@@ -21,7 +21,8 @@ const dropCheckEvery = time.Second
 // while it is disconnected are lost. Event ids come from a counter that
 // starts at the construction time in microseconds since the Unix epoch, so
 // they increase within the process and, as long as the clock does, across
-// restarts; they do not agree between processes.
+// restarts; they do not agree between processes. They stay below 2^53 (until
+// the year 2255), so a JavaScript client reads them exactly.
 //
 // Messages are buffered in a channel of Config.CorePending messages; when it
 // is full the NATS client drops messages, which are counted as slow_consumer.

@@ -27,8 +27,8 @@ func newCoreSource(t *testing.T, mod func(*Config)) (*CoreSource, *fakeSink, *Me
 }
 
 func TestCoreSourceIncreasingIDs(t *testing.T) {
-	src, sink, m, cfg := newCoreSource(t, nil)
 	before := uint64(time.Now().UnixMicro())
+	src, sink, m, cfg := newCoreSource(t, nil)
 	run(t, src)
 	waitFor(t, "subscribed", func() bool { return src.Status().Ready() })
 	if got := testutil.ToFloat64(m.loaded); got != 1 {
@@ -52,7 +52,7 @@ func TestCoreSourceIncreasingIDs(t *testing.T) {
 	log := sink.applied()
 	checkNoDoubles(t, log)
 	if log[0].u.Seq <= before {
-		t.Errorf("first id %d not above the start time %d in µs", log[0].u.Seq, before)
+		t.Errorf("first id %d not above the time %d in µs before the source was made", log[0].u.Seq, before)
 	}
 	for i, a := range log[:n] {
 		if want := fmt.Sprintf(`{"i":%d}`, i); string(a.u.Value) != want || a.u.Time.IsZero() {

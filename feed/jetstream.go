@@ -139,7 +139,12 @@ func (s *JetStreamSource) consume(ctx context.Context, js jetstream.JetStream) (
 	if err != nil {
 		return false, fmt.Errorf("jetstream source: messages: %w", err)
 	}
-	defer it.Stop()
+	defer func() {
+		it.Stop()
+		if ctx.Err() != nil {
+			s.deleteConsumer(js, cons)
+		}
+	}()
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -147,6 +152,21 @@ func (s *JetStreamSource) consume(ctx context.Context, js jetstream.JetStream) (
 		}
 		progressed = true
 		s.handle(msg)
+	}
+}
+
+// deleteConsumer removes the ordered consumer's server-side consumer on
+// shutdown, best effort; the server would drop it after 5 minutes of
+// inactivity anyway.
+func (s *JetStreamSource) deleteConsumer(js jetstream.JetStream, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil || !s.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := js.DeleteConsumer(ctx, s.cfg.Stream, info.Name); err != nil {
+		s.log.Debug("delete consumer on shutdown", "consumer", info.Name, "err", err)
 	}
 }
 

@@ -119,6 +119,17 @@ func TestJetStreamSourceApplies(t *testing.T) {
 	if err := f.src.Run(context.Background()); !errors.Is(err, ErrAlreadyRunning) {
 		t.Errorf("second Run = %v, want ErrAlreadyRunning", err)
 	}
+
+	// Run removes its consumer when it stops.
+	f.stop()
+	waitFor(t, "consumer deleted", func() bool {
+		names := stream.ConsumerNames(context.Background())
+		n := 0
+		for range names.Name() {
+			n++
+		}
+		return names.Err() == nil && n == 0
+	})
 }
 
 func TestJetStreamSourceRejects(t *testing.T) {

@@ -70,7 +70,7 @@ func BenchmarkEncodeUpdate(b *testing.B) {
 	v := []byte(`{"symbol":"AAPL","price":189.23,"open":187.10,"change":2.13}`)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		encodeUpdate(Update{Key: "AAPL", Value: v, Seq: uint64(i), Time: time.Unix(0, 0)})
+		_, _ = encodeUpdate(Update{Key: "AAPL", Value: v, Seq: uint64(i), Time: time.Unix(0, 0)})
 	}
 }
 

@@ -11,6 +11,9 @@ var (
 	ErrDuplicate = errors.New("duplicate or old sequence")
 	// ErrUnknownFeed is returned by lookups of a feed that does not exist.
 	ErrUnknownFeed = errors.New("unknown feed")
+	// ErrInvalidValue is returned by Apply for a value that is not valid
+	// JSON or a key or value that cannot be encoded (invalid UTF-8).
+	ErrInvalidValue = errors.New("value cannot be encoded")
 	// ErrClosed is returned after the hub was closed.
 	ErrClosed = errors.New("hub closed")
 )

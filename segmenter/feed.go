@@ -60,19 +60,32 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	if len(u.Value) > 0 && !exists && len(f.entries) >= f.hub.cfg.MaxKeys {
 		return ErrTooManyKeys
 	}
-	f.rotateLocked(now)
+	frame, err := encodeUpdate(u)
+	if err != nil {
+		return err
+	}
+	live := f.hub.live.Load()
+	if live && f.cur != nil {
+		f.rotateLocked(now)
+	}
 	f.seq = u.Seq
 	if len(u.Value) == 0 {
 		if !exists {
 			return nil // deleting an absent key changes nothing but the sequence
 		}
 		delete(f.entries, u.Key)
-		u.Value = nil
 	} else {
 		f.entries[u.Key] = u.Value
 	}
-	frame := encodeUpdate(u)
-	f.cur.append(now, f.hub.grid, frame)
+	switch {
+	case !live:
+		// Loading stored state: fold it, open segments once loaded.
+	case f.cur == nil:
+		// The feed's first segment opens now, its snapshot holding this update.
+		f.rotateLocked(now)
+	default:
+		f.cur.append(now, f.hub.grid, frame)
+	}
 	f.hist.push(u.Seq, frame)
 	close(f.histWake)
 	f.histWake = make(chan struct{})
@@ -85,7 +98,7 @@ func (f *Feed) apply(u Update, now time.Time) error {
 func (f *Feed) tick(now time.Time) time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.aborted {
+	if f.aborted || !f.hub.live.Load() {
 		return now.Add(time.Hour)
 	}
 	f.rotateLocked(now)

@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -51,17 +52,20 @@ func updateData(b []byte, u Update) []byte {
 	return append(b, '}')
 }
 
-func encodeUpdate(u Update) []byte {
+func encodeUpdate(u Update) ([]byte, error) {
+	if len(u.Value) > 0 && !json.Valid(u.Value) {
+		return nil, ErrInvalidValue
+	}
 	data := updateData(make([]byte, 0, 64+len(u.Key)+len(u.Value)), u)
 	frame, err := sse.AppendEvent(make([]byte, 0, len(data)+48), sse.Event{
 		ID:   strconv.FormatUint(u.Seq, 10),
 		Type: "update",
 		Data: data,
 	})
-	if err != nil { // cannot happen: id is digits, type is constant
-		panic("segmenter: encode update: " + err.Error())
+	if err != nil { // invalid UTF-8 in the key or value
+		return nil, fmt.Errorf("%w: %w", ErrInvalidValue, err)
 	}
-	return frame
+	return frame, nil
 }
 
 // snapshotData is the JSON of a snapshot:

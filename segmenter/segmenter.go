@@ -26,6 +26,7 @@ type Hub struct {
 	changed chan struct{} // closed and replaced when a feed is added
 
 	closed atomic.Bool
+	live   atomic.Bool // segments open only while live; see SetLive
 }
 
 var _ Sink = (*Hub)(nil)
@@ -45,7 +46,7 @@ func New(cfg Config, clock Clock, m *Metrics, log *slog.Logger) (*Hub, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{
+	h := &Hub{
 		cfg:        cfg,
 		grid:       Grid{Segment: cfg.SegmentLength, Part: cfg.PartLength},
 		clock:      clock,
@@ -54,8 +55,33 @@ func New(cfg Config, clock Clock, m *Metrics, log *slog.Logger) (*Hub, error) {
 		retryFrame: sse.AppendRetry(nil, int(cfg.Retry/time.Millisecond)),
 		feeds:      make(map[string]*Feed),
 		changed:    make(chan struct{}),
-	}, nil
+	}
+	h.live.Store(true)
+	return h, nil
 }
+
+// SetLive switches segment logs on or off. A hub starts live. The wiring
+// sets it to false before the feed source replays stored state and back to
+// true once the state is loaded: while not live, updates are folded into
+// state and history only, so the first segments open with a complete
+// snapshot instead of an empty one followed by the whole replay.
+func (h *Hub) SetLive(live bool) {
+	if h.live.Swap(live) == live || !live {
+		return
+	}
+	now := h.clock.Now()
+	fs, _ := h.all()
+	for _, f := range fs {
+		f.tick(now)
+	}
+	h.mu.Lock()
+	close(h.changed) // wake Run to recompute deadlines
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// Live reports whether segments are open (see SetLive).
+func (h *Hub) Live() bool { return h.live.Load() }
 
 // Config returns the hub's configuration.
 func (h *Hub) Config() Config { return h.cfg }
@@ -81,7 +107,10 @@ func (h *Hub) Apply(feed string, u Update) error {
 // Ensure creates the named feed if it does not exist yet, so that it is
 // listed and served (with an empty snapshot) before its first message.
 func (h *Hub) Ensure(feed string) error {
-	_, err := h.feed(feed)
+	f, err := h.feed(feed)
+	if err == nil {
+		f.tick(h.clock.Now()) // open the current segment (empty snapshot)
+	}
 	return err
 }
 
@@ -101,7 +130,6 @@ func (h *Hub) feed(name string) (*Feed, error) {
 		return nil, ErrTooManyFeeds
 	}
 	f = newFeed(name, h)
-	f.tick(h.clock.Now()) // open the current segment at once
 	h.feeds[name] = f
 	h.m.setFeeds(len(h.feeds))
 	close(h.changed)

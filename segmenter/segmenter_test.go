@@ -82,16 +82,20 @@ func TestSegmentLifecycle(t *testing.T) {
 		t.Fatalf("segment = %d, want %d", got, want)
 	}
 	evs := decodeAll(t, l.Bytes())
-	if got, want := len(evs), 3; got != want {
+	// The feed's first message is folded into its first snapshot.
+	if got, want := len(evs), 2; got != want {
 		t.Fatalf("events = %d, want %d: %q", got, want, l.Bytes())
 	}
 	if !strings.HasPrefix(string(l.Bytes()), "retry: 3000\n") {
 		t.Errorf("segment does not start with retry: %q", l.Bytes())
 	}
-	if evs[0].Type != "snapshot" || evs[1].Type != "update" || evs[2].Type != "update" {
-		t.Errorf("types = %q %q %q", evs[0].Type, evs[1].Type, evs[2].Type)
+	if evs[0].Type != "snapshot" || evs[1].Type != "update" {
+		t.Errorf("types = %q %q", evs[0].Type, evs[1].Type)
 	}
-	if got, want := evs[2].ID, "7"; got != want {
+	if got, want := evs[0].ID, "5"; got != want {
+		t.Errorf("snapshot id = %q, want %q", got, want)
+	}
+	if got, want := evs[1].ID, "7"; got != want {
 		t.Errorf("id = %q, want %q", got, want)
 	}
 
@@ -137,6 +141,43 @@ func TestSegmentLifecycle(t *testing.T) {
 	h.Tick(clk.Now())
 	if _, ok := f.Segment(100); ok {
 		t.Error("segment 100 retained past retention")
+	}
+}
+
+func TestLoadingOpensSegmentsWithFullSnapshot(t *testing.T) {
+	h, clk := newTestHub(t, testConfig())
+	h.SetLive(false)
+	for i := 1; i <= 50; i++ {
+		h.Apply("f", Update{Key: "k" + string(rune('a'+i%10)), Value: val(`{"i":1}`), Seq: uint64(i), Time: clk.Now()})
+	}
+	f, _ := h.Feed("f")
+	if f.Current() != nil {
+		t.Fatal("segment opened while loading")
+	}
+	h.SetLive(true)
+	evs := decodeAll(t, f.Current().Bytes())
+	if len(evs) != 1 || evs[0].Type != "snapshot" || evs[0].ID != "50" {
+		t.Fatalf("after load: %d events, first %+v", len(evs), evs[0])
+	}
+	// History still lets a direct viewer resume across the load.
+	if out, last, ok, _, _ := f.DirectSince(45, nil); !ok || last != 50 || len(decodeAll(t, out)) != 5 {
+		t.Errorf("direct since 45: ok=%v last=%d", ok, last)
+	}
+}
+
+func TestInvalidValueRefused(t *testing.T) {
+	h, clk := newTestHub(t, testConfig())
+	h.Ensure("f")
+	for _, v := range []string{`{"a":`, "{\"a\":\"\xff\"}"} {
+		if err := h.Apply("f", Update{Key: "k", Value: val(v), Seq: 1, Time: clk.Now()}); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("value %q: err = %v", v, err)
+		}
+	}
+	if err := h.Apply("f", Update{Key: "k\xff", Value: val(`{}`), Seq: 1, Time: clk.Now()}); !errors.Is(err, ErrInvalidValue) {
+		t.Errorf("key: err = %v", err)
+	}
+	if err := h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: 1, Time: clk.Now()}); err != nil {
+		t.Errorf("good value after bad ones: %v", err)
 	}
 }
 

@@ -112,11 +112,25 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
+	hub.SetLive(false) // segments open once the stored state is replayed
 	wg.Go(func() { hub.Run(bg) })
 	wg.Go(func() {
 		if err := src.Run(bg); err != nil {
 			errc <- fmt.Errorf("feed source: %w", err)
 		}
+	})
+	wg.Go(func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for !src.Status().Loaded {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+			}
+		}
+		hub.SetLive(true)
+		log.Info("state loaded; segments open", "feeds", len(hub.Feeds()))
 	})
 	if embedded != nil && cfg.Demo.Enabled {
 		dcfg := cfg.Demo
