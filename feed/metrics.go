@@ -6,7 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // NewMetrics and pass it to Connect and NewSource. Safe for concurrent use.
 type Metrics struct {
 	accepted    *prometheus.CounterVec // {feed}; bounded by the segmenter's max feeds
-	rejected    [numReasons]prometheus.Counter
+	rejected    [numReasons]prometheus.Counter // by Reason; nil for ReasonNone
 	connected   prometheus.Gauge
 	reconnects  prometheus.Counter
 	disconnects prometheus.Counter
@@ -55,7 +55,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range Reasons() {
 		m.rejected[r] = rejected.WithLabelValues(r.String())
 	}
-	m.rejected[ReasonNone] = prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"}) // never exported
 	if reg != nil {
 		reg.MustRegister(m.accepted, rejected, m.connected, m.reconnects, m.disconnects, m.loaded, m.lastSeq, m.pending)
 	}
@@ -63,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) reject(r Reason) {
-	if r < numReasons {
+	if r > ReasonNone && r < numReasons {
 		m.rejected[r].Inc()
 	}
 }

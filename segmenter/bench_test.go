@@ -73,4 +73,3 @@ func BenchmarkEncodeUpdate(b *testing.B) {
 		_, _ = encodeUpdate(Update{Key: "AAPL", Value: v, Seq: uint64(i), Time: time.Unix(0, 0)})
 	}
 }
-

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
 	"time"
 
@@ -48,9 +50,41 @@ func parseConfig(environ []string) (config, error) {
 	}
 	cfg, err := env.ParseAsWithOptions[config](env.Options{Prefix: "MARQUEE_", Environment: m})
 	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
+		return cfg, fmt.Errorf("config: %w", nameVariables(err))
 	}
 	return cfg, nil
+}
+
+// nameVariables rewrites the env library's parse errors, which name the Go
+// field, into errors that name the environment variable.
+func nameVariables(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	vars := map[string]string{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if tag, ok := f.Tag.Lookup("env"); ok {
+				vars[f.Name] = "MARQUEE_" + strings.Split(tag, ",")[0]
+			} else if f.Type.Kind() == reflect.Struct && f.IsExported() {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeFor[config]())
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && vars[pe.Name] != "" {
+			errs = append(errs, fmt.Errorf("%s: invalid value: %w", vars[pe.Name], pe.Err))
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 func (c config) Validate() error {

@@ -107,7 +107,7 @@ func freshSegment(t *testing.T, o *testenv.Origin, feed string) int64 {
 func startOrigin(t *testing.T, seg time.Duration) (*testenv.NATS, *testenv.Origin) {
 	n := testenv.StartNATS(t)
 	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: seg}) // creates the stream
-	n.Publish("feeds.scores.init", `{"x":0}`)                          // and the feed
+	n.Publish("feeds.scores.init", `{"x":0}`)                           // and the feed
 	waitFeed(t, o, "scores")
 	return n, o
 }

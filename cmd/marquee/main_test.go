@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"marquee/sse"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunDemo runs the binary's run function as a newcomer would use it:
+// embedded NATS, demo publisher, both feeds listed, a segment that starts
+// with a full snapshot and carries live updates, metrics on the admin port,
+// and a clean shutdown when the context ends.
+func TestRunDemo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan [2]string, 1)
+	var out syncBuffer
+	env := []string{
+		"MARQUEE_ADDR=127.0.0.1:0",
+		"MARQUEE_ADMIN_ADDR=127.0.0.1:0",
+		"MARQUEE_DATA_DIR=" + t.TempDir(),
+		"MARQUEE_DEMO_RATE=20",
+		"MARQUEE_DRAIN_DELAY=0s",
+		"MARQUEE_LOG_LEVEL=warn",
+		"UNRELATED=1",
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, env, &out, func(pub, admin string) { addrs <- [2]string{pub, admin} })
+	}()
+	var a [2]string
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not start")
+	}
+	base := "http://" + a[0]
+	if !strings.Contains(out.String(), "marquee listening on "+base) || !strings.Contains(out.String(), "/v1/feeds") {
+		t.Errorf("startup output:\n%s", out.String())
+	}
+
+	var feeds struct{ Feeds []struct{ Feed string } }
+	deadline := time.Now().Add(20 * time.Second)
+	for len(feeds.Feeds) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		getJSON(t, base+"/v1/feeds", &feeds)
+	}
+	if got := fmt.Sprint(feeds.Feeds); got != "[{prices} {scores}]" {
+		t.Fatalf("feeds = %s", got)
+	}
+	var desc struct {
+		URL string `json:"url"`
+	}
+	getJSON(t, base+"/v1/feeds/prices", &desc)
+	resp, err := http.Get(base + desc.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := sse.NewDecoder(resp.Body)
+	ev, err := dec.Next()
+	if err != nil || ev.Type != "snapshot" {
+		t.Fatalf("first event %q: %v", ev.Type, err)
+	}
+	var snap struct{ Entries map[string]json.RawMessage }
+	for len(snap.Entries) < 20 && time.Now().Before(deadline) {
+		getJSON(t, base+"/v1/feeds/prices/snapshot", &snap)
+	}
+	if len(snap.Entries) < 20 {
+		t.Errorf("snapshot has %d prices", len(snap.Entries))
+	}
+	if ev, err = dec.Next(); err != nil || ev.Type != "update" {
+		t.Errorf("second event %q: %v", ev.Type, err)
+	}
+	resp.Body.Close()
+
+	m, err := http.Get("http://" + a[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	m.Body.Close()
+	for _, name := range []string{"marquee_http_open_streams", "marquee_segment_responses_total", "marquee_feed_messages_rejected_total", "marquee_nats_connected 1", "marquee_slow_readers_closed_total", "marquee_segment_rotations_total", "marquee_http_bytes_written_total"} {
+		if !bytes.Contains(body, []byte(name)) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConfigErrors: an invalid setting stops start-up with a message that
+// names the variable.
+func TestConfigErrors(t *testing.T) {
+	tests := []struct{ env, want string }{
+		{"MARQUEE_SEGMENT_LENGTH=5s", "MARQUEE_SEGMENT_LENGTH"},
+		{"MARQUEE_SEGMENT_LENGTH=301s", "MARQUEE_SEGMENT_LENGTH"},
+		{"MARQUEE_SEGMENT_LENGTH=banana", "MARQUEE_SEGMENT_LENGTH"},
+		{"MARQUEE_PART_LENGTH=7s", "MARQUEE_PART_LENGTH"},
+		{"MARQUEE_KEEPALIVE=0s", "MARQUEE_KEEPALIVE"},
+		{"MARQUEE_ADDR=nonsense", "MARQUEE_ADDR"},
+		{"MARQUEE_LOG_LEVEL=loud", "MARQUEE_LOG_LEVEL"},
+		{"MARQUEE_WRITE_TIMEOUT=1ns", "MARQUEE_WRITE_TIMEOUT"},
+		{"MARQUEE_MAX_LAG_BYTES=10", "MARQUEE_MAX_LAG_BYTES"},
+		{"MARQUEE_DRAIN_BATCHES=0", "MARQUEE_DRAIN_BATCHES"},
+		{"MARQUEE_NATS_MAX_MESSAGE_BYTES=0", "MARQUEE_NATS_MAX_MESSAGE_BYTES"},
+		{"MARQUEE_DEMO_RATE=-1", "MARQUEE_DEMO_RATE"},
+		{"MARQUEE_HISTORY=0", "MARQUEE_HISTORY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			err := run(context.Background(), []string{tt.env}, io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,196 @@
+// marquee browser client: one ES module, no dependencies, no build step.
+//
+//   import { subscribe } from "https://marquee.example/v1/client.js";
+//   const feed = subscribe("https://marquee.example", "scores", {
+//     onState(state, snap) {},          // a snapshot replaced the state (Map key -> value)
+//     onUpdate(key, value, prev, u) {}, // one update applied; value null: key deleted
+//     onStatus(status, info) {},        // "catching-up" | "live" | "reconnecting" | "offline"
+//     onDrop(seq, kind) {},             // a duplicate or old event was ignored
+//     mode: "stream",                   // or "direct" (no CDN): /v1/feeds/{feed}/events
+//   });
+//   feed.state; feed.seq; feed.status; feed.skew; feed.close();
+//
+// State is the latest snapshot, then the updates whose seq is higher than
+// held; anything else is dropped, so nothing is applied twice. The core
+// below owns state, status and back-off; a transport only opens
+// connections and hands events to the sink. To add one, set
+// transports.name = (descriptor, sink) => ({ close() {} }).
+
+export const transports = {};
+
+export function subscribe(base, feed, o = {}) {
+  const noop = () => {};
+  const { onState = noop, onUpdate = noop, onStatus = noop, onDrop = noop } = o;
+  const desc = new URL(o.url || String(base || "").replace(/\/+$/, "") + "/v1/feeds/" + encodeURIComponent(feed), location.href);
+  let t, timer, waiting, fails = 0, since = 0, closed = false;
+
+  const sub = {
+    feed, mode: o.mode || "stream", state: new Map(), seq: 0, status: "", skew: 0,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      t && t.close();
+      removeEventListener("online", hurry);
+    },
+  };
+
+  const sink = {
+    abs: (u) => new URL(u, desc).href,
+    get skew() { return sub.skew; },
+    status(s, info) {
+      if (s == "live") fails = since = 0;
+      if (!closed && s != sub.status) onStatus(sub.status = s, info);
+    },
+    snapshot(d) {
+      if (d.seq < sub.seq) return onDrop(d.seq, "snapshot");
+      sub.state = new Map(Object.entries(d.entries || {}));
+      sub.seq = d.seq;
+      sub.time = d.time;
+      onState(sub.state, d);
+      sink.status("live");
+    },
+    update(u) {
+      if (u.seq <= sub.seq) return onDrop(u.seq, "update");
+      const prev = sub.state.get(u.key);
+      sub.seq = u.seq;
+      sub.time = u.time;
+      u.value == null ? sub.state.delete(u.key) : sub.state.set(u.key, u.value);
+      onUpdate(u.key, u.value, prev, u);
+    },
+    // fail ends the transport and starts again after a jittered back-off.
+    fail(error) {
+      if (closed) return;
+      t && t.close();
+      t = null;
+      clearTimeout(timer);
+      since ||= Date.now();
+      const wait = Math.min(o.maxDelay || 15e3, (o.minDelay || 500) * 2 ** fails++) * (0.5 + Math.random() / 2);
+      const off = navigator.onLine === false || Date.now() - since > (o.offlineAfter || 3e4);
+      sink.status(off ? "offline" : "reconnecting", { error, wait });
+      waiting = true;
+      timer = setTimeout(start, wait);
+    },
+  };
+
+  async function start() {
+    waiting = false;
+    try {
+      const t0 = Date.now();
+      const r = await fetch(desc, { credentials: "omit" });
+      if (!r.ok) throw new Error("descriptor: HTTP " + r.status);
+      const d = await r.json();
+      if (closed) return;
+      sub.skew = d.server_time - (t0 + Date.now()) / 2;
+      sub.descriptor = d;
+      const open = transports[sub.mode];
+      if (!open) throw new Error("unknown mode " + sub.mode);
+      sink.status("catching-up");
+      t = open(d, sink);
+    } catch (e) {
+      sink.fail(e);
+    }
+  }
+
+  // hurry cuts a back-off short when the browser comes back online.
+  function hurry() {
+    if (waiting && !closed) {
+      clearTimeout(timer);
+      start();
+    }
+  }
+
+  addEventListener("online", hurry);
+  sink.status("catching-up");
+  start();
+  return sub;
+}
+
+// listen opens an EventSource and calls on(type, data) while ok() holds.
+function listen(url, ok, on) {
+  const es = new EventSource(url);
+  for (const type of ["snapshot", "update", "next"])
+    es.addEventListener(type, (e) => ok() && on(type, JSON.parse(e.data)));
+  es.onerror = () => ok() && on("error", es.readyState);
+  es.onopen = () => ok() && on("open");
+  return es;
+}
+
+// stream follows the segments: it opens segment n+1 a little before n ends
+// (the origin holds it until n+1 starts), switches on n+1's snapshot and
+// closes n. A finished segment is never read twice: n is closed at its
+// "next" event, before EventSource could reconnect to it.
+transports.stream = (d, sink) => {
+  const len = d.segment_length * 1e3;
+  const lead = Math.min(5e3, Math.max(500, len / 4));
+  const grace = 5e3 + d.keepalive * 1e3;
+  const end = (n) => d.segment_end + (n - d.segment) * len - sink.skew;
+  let cur, next, timer;
+
+  function open(n, url) {
+    const c = { n };
+    c.es = listen(sink.abs(url || d.url.replace(/\d+$/, n)), () => c == cur || c == next, (type, x) => {
+      if (type == "snapshot") {
+        if (c == next) {
+          retire(cur);
+          cur = c;
+          next = null;
+        }
+        schedule(c);
+        sink.snapshot(x);
+      } else if (type == "update") sink.update(x);
+      else if (type == "next") {
+        if (c != cur) return;
+        next ||= open(x.segment, x.url);
+        retire(c);
+        cur = null;
+      } else if (type == "error") sink.fail(new Error("segment " + n + ": connection failed"));
+    });
+    return c;
+  }
+
+  function retire(c) {
+    c && c.es.close();
+  }
+
+  // schedule opens the next segment early, and fails if no switch happened
+  // by the end of c plus a grace period (a stalled connection).
+  function schedule(c) {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      next ||= open(c.n + 1);
+      timer = setTimeout(() => sink.fail(new Error("segment " + c.n + " did not end")), end(c.n) + grace - Date.now());
+    }, end(c.n) - lead - Date.now());
+  }
+
+  cur = open(d.segment, d.url);
+  return {
+    close() {
+      clearTimeout(timer);
+      retire(cur);
+      retire(next);
+      cur = next = null;
+    },
+  };
+};
+
+// direct reads the uncached stream. EventSource reconnects by itself with
+// Last-Event-ID; after three failures in a row (or a refusal) the core backs
+// off and starts again with a snapshot.
+transports.direct = (d, sink) => {
+  let errs = 0, ok = true;
+  const es = listen(sink.abs(d.direct_url), () => ok, (type, x) => {
+    if (type == "snapshot") sink.snapshot(x);
+    else if (type == "update") sink.update(x);
+    else if (type == "open") errs && sink.status("live"), errs = 0;
+    else if (type == "error") {
+      if (x == 2 || ++errs > 2) sink.fail(new Error("direct stream failed"));
+      else sink.status("reconnecting");
+    }
+  });
+  return {
+    close() {
+      ok = false;
+      es.close();
+    },
+  };
+};
