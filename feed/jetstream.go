@@ -30,6 +30,10 @@ const (
 // sequence, so nothing is lost or applied twice. When that fails (JetStream
 // not back yet), Run creates a new ordered consumer from the same position
 // after a pause that starts at Config.ReconnectWait and doubles up to 30 s.
+//
+// Limitation: if the stream is deleted and created again, its sequences
+// start over at 1; the sink refuses them as duplicates until the origin is
+// restarted.
 type JetStreamSource struct {
 	cfg  Config
 	nc   *nats.Conn
@@ -191,6 +195,9 @@ func (s *JetStreamSource) orderedConsumer(ctx context.Context, js jetstream.JetS
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:   []string{subjects},
 		DeliverPolicy:    jetstream.DeliverLastPerSubjectPolicy,
+		// One attempt per reset: with unlimited attempts the library retries
+		// forever without looking at ctx, and stopping it between attempts
+		// is unsafe in nats.go v1.55. Run does the retrying instead.
 		MaxResetAttempts: 1,
 	}
 	if s.lastSeq > 0 { // resume where the previous consumer stopped
