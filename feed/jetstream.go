@@ -193,8 +193,8 @@ func (s *JetStreamSource) orderedConsumer(ctx context.Context, js jetstream.JetS
 		}
 	}
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:   []string{subjects},
-		DeliverPolicy:    jetstream.DeliverLastPerSubjectPolicy,
+		FilterSubjects: []string{subjects},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 		// One attempt per reset: with unlimited attempts the library retries
 		// forever without looking at ctx, and stopping it between attempts
 		// is unsafe in nats.go v1.55. Run does the retrying instead.

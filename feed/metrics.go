@@ -5,7 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the feed and NATS metrics. Make one per process with
 // NewMetrics and pass it to Connect and NewSource. Safe for concurrent use.
 type Metrics struct {
-	accepted    *prometheus.CounterVec // {feed}; bounded by the segmenter's max feeds
+	accepted    *prometheus.CounterVec         // {feed}; bounded by the segmenter's max feeds
 	rejected    [numReasons]prometheus.Counter // by Reason; nil for ReasonNone
 	connected   prometheus.Gauge
 	reconnects  prometheus.Counter

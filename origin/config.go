@@ -30,6 +30,11 @@ type Config struct {
 	// SegmentMargin is added to an open segment's remaining time in its
 	// s-maxage. Default 10s.
 	SegmentMargin time.Duration `env:"SEGMENT_MARGIN" envDefault:"10s"`
+	// ClientMode is the delivery mode the descriptor recommends to
+	// marquee's browser client: stream (edges that stream to late joiners:
+	// Varnish, Fastly, CloudFront), parts (edges that buffer cacheable
+	// responses: Cloudflare) or direct (no CDN). Default stream.
+	ClientMode string `env:"CLIENT_MODE" envDefault:"stream"`
 }
 
 // Defaults returns the default configuration.
@@ -42,6 +47,7 @@ func Defaults() Config {
 		DrainSpread:   5 * time.Second,
 		DrainBatches:  10,
 		SegmentMargin: 10 * time.Second,
+		ClientMode:    "stream",
 	}
 }
 
@@ -62,6 +68,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("MARQUEE_DRAIN_SPREAD must be between 0s and 10m, got %s", c.DrainSpread)
 	case c.DrainBatches < 1 || c.DrainBatches > 1000:
 		return fmt.Errorf("MARQUEE_DRAIN_BATCHES must be between 1 and 1000, got %d", c.DrainBatches)
+	case c.ClientMode != "stream" && c.ClientMode != "parts" && c.ClientMode != "direct":
+		return fmt.Errorf("MARQUEE_CLIENT_MODE must be stream, parts or direct, got %q", c.ClientMode)
 	case c.SegmentMargin < 0 || c.SegmentMargin > 10*time.Minute:
 		return fmt.Errorf("MARQUEE_SEGMENT_MARGIN must be between 0s and 10m, got %s", c.SegmentMargin)
 	}

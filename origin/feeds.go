@@ -24,6 +24,11 @@ type Descriptor struct {
 	Seq           uint64   `json:"seq"`         // highest sequence folded into the state
 	Keys          int      `json:"keys"`
 	Modes         []string `json:"modes"`
+	Mode          string   `json:"mode"` // the mode clients should use by default
+	Parts         int      `json:"parts"`    // parts per segment
+	Part          int      `json:"part"`     // part in progress of the current segment
+	PartURL       string   `json:"part_url"` // template: {n} segment, {k} part
+	UptoURL       string   `json:"upto_url"` // template: {n} segment, {k} part
 }
 
 func (s *Server) handleFeeds(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +76,12 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 		ServerTime:    now.UnixMilli(),
 		Seq:           f.Seq(),
 		Keys:          f.Keys(),
-		Modes:         []string{"stream", "direct"},
+		Modes:         []string{"stream", "parts", "direct"},
+		Mode:          s.cfg.ClientMode,
+		Parts:         cfg.Parts(),
+		Part:          g.PartIndex(n, now),
+		PartURL:       base + "/segments/{n}/parts/{k}",
+		UptoURL:       base + "/segments/{n}/upto/{k}",
 	}
 	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(n))
 	s.writeJSON(w, d)

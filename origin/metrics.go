@@ -34,6 +34,8 @@ type Metrics struct {
 	streamClosed   *prometheus.CounterVec
 	slowClosed     *prometheus.CounterVec
 	requests       *prometheus.CounterVec
+	partResponses  *prometheus.CounterVec
+	partHeld       *prometheus.CounterVec
 }
 
 // NewMetrics creates the HTTP metrics and registers them on reg.
@@ -63,6 +65,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "marquee_http_requests_total",
 			Help: "HTTP requests by route pattern and status class.",
 		}, []string{"route", "code"}),
+		partResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marquee_part_responses_total",
+			Help: "Parts-mode responses answered, by feed and kind (part, upto).",
+		}, []string{"feed", "kind"}),
+		partHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marquee_part_held_total",
+			Help: "Parts-mode responses that were held until their part finished (blocking reload), by feed and kind.",
+		}, []string{"feed", "kind"}),
 	}
 	for _, mode := range allModes {
 		m.openStreams.WithLabelValues(mode)
@@ -72,7 +82,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.streamClosed.WithLabelValues(mode, r)
 		}
 	}
-	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests)
+	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld)
 	return m
 }
 
@@ -80,5 +90,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 func (m *Metrics) feedSeen(feed string) {
 	for _, k := range allKinds {
 		m.segmentStarted.WithLabelValues(feed, k)
+	}
+	for _, k := range []string{"part", "upto"} {
+		m.partResponses.WithLabelValues(feed, k)
+		m.partHeld.WithLabelValues(feed, k)
 	}
 }

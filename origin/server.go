@@ -75,6 +75,8 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 	mux.HandleFunc("GET /v1/feeds/{feed}", s.handleDescriptor)
 	mux.HandleFunc("GET /v1/feeds/{feed}/snapshot", s.handleSnapshot)
 	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}", s.handleSegment)
+	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}/parts/{k}", s.handlePart)
+	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}/upto/{k}", s.handleUpto)
 	mux.HandleFunc("GET /v1/feeds/{feed}/events", s.handleDirect)
 	mux.HandleFunc("OPTIONS /v1/", s.handlePreflight)
 	mux.HandleFunc("GET /{$}", s.handleDashboard)

@@ -70,4 +70,3 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	return err
 }
-

@@ -33,9 +33,7 @@ type config struct {
 
 	Segmenter segmenter.Config
 	Origin    origin.Config
-	NATS      feed.Config
-	Embedded  feed.EmbeddedConfig
-	Demo      feed.DemoConfig
+	NATS      feed.Config // includes the embedded server and the demo
 
 	// allowShortSegments lets tests of run use segments under 10 s.
 	allowShortSegments bool
@@ -110,7 +108,7 @@ func (c config) Validate() error {
 			return err
 		}
 	}
-	for _, v := range []interface{ Validate() error }{c.Origin, c.NATS, c.Embedded, c.Demo} {
+	for _, v := range []interface{ Validate() error }{c.Origin, c.NATS} {
 		if err := v.Validate(); err != nil {
 			return err
 		}

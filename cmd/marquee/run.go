@@ -66,7 +66,7 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 	var embedded *server.Server
 	natsCfg := cfg.NATS
 	if natsCfg.URL == "" {
-		ecfg := cfg.Embedded
+		ecfg := natsCfg.Embedded
 		if ecfg.DataDir == "" {
 			dir, err := feed.DefaultDataDir()
 			if err != nil {
@@ -132,10 +132,8 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 		hub.SetLive(true)
 		log.Info("state loaded; segments open", "feeds", len(hub.Feeds()))
 	})
-	if embedded != nil && cfg.Demo.Enabled {
-		dcfg := cfg.Demo
-		dcfg.SubjectPrefix = natsCfg.SubjectPrefix
-		demo := feed.NewDemo(dcfg, nc, log)
+	if embedded != nil && natsCfg.Demo.Enabled {
+		demo := feed.NewDemo(natsCfg.Demo, nc, log)
 		wg.Go(func() { demo.Run(bg) })
 	}
 	defer func() {

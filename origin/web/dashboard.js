@@ -74,7 +74,14 @@ function kindOf(value) {
 
 const prices = {
   title: "Prices",
-  cols: [["Symbol", "row"], ["Name"], ["Last", "num"], ["Change since segment start", "num", "Seg. chg"], ["Day", "num"], ["Trend"]],
+  cols: [
+    { label: "Symbol", row: true },
+    { label: "Name", cls: "name" },
+    { label: "Last", cls: "num" },
+    { label: "Change since the segment start", short: "Seg. chg", cls: "num" },
+    { label: "Change today, percent", short: "Day", cls: "num" },
+    { label: "Trend", cls: "trend" },
+  ],
   order: (a, b) => a.localeCompare(b),
   fill(v, tr, key, x, prev) {
     const [sym, name, last, seg, day, trend] = tr.cells;
@@ -100,7 +107,15 @@ const prices = {
 
 const scores = {
   title: "Scores",
-  cols: [["Game", "row"], ["Away"], ["Away score", "score", "Score"], ["Home score", "score", ""], ["Home"], ["Time"], ["Status"]],
+  cols: [
+    { label: "Game", row: true },
+    { label: "Away", cls: "team away" },
+    { label: "Score", sr: " (away, home)", cls: "score away", span: 2 },
+    { cls: "score home", skip: true }, // under the span
+    { label: "Home", cls: "team home" },
+    { label: "Time", cls: "time" },
+    { label: "Status", cls: "status" },
+  ],
   order: (a, b) => a.localeCompare(b),
   fill(v, tr, key, x, prev) {
     const [game, away, as, hs, home, time, status] = tr.cells;
@@ -157,11 +172,13 @@ function team(td, code, name) {
 }
 
 function mark(td, at, now) {
-  const on = at && now - at < MARK_MS;
-  if (td.classList.contains("scored") == !!on) return;
-  td.classList.toggle("scored", !!on);
-  if (on) td.append(el("span", { class: "mark", title: "score just changed" }, el("span", { "aria-hidden": "true" }, "●"), el("span", { class: "sr" }, " score just changed")));
-  else td.querySelector(".mark")?.remove();
+  const on = !!at && now - at < MARK_MS;
+  const m = td.querySelector(".mark");
+  td.classList.toggle("scored", on);
+  if (on && !m)
+    td.append(el("span", { class: "mark", title: "score just changed" },
+      el("span", { "aria-hidden": "true" }, "●"), el("span", { class: "sr" }, " (just changed)")));
+  if (!on && m) m.remove();
 }
 
 function flash(tr, cls) {
@@ -192,20 +209,21 @@ function sparkline(td, h) {
 function addFeed(item) {
   const name = item.feed;
   const id = "feed-" + name.replace(/[^A-Za-z0-9_-]/g, "_");
-  const caption = el("caption", {}, el("span", { class: "feed-name" }, name), el("span", { class: "caption-note" }, ""));
+  const caption = el("caption", {}, el("span", { class: "sr" }, name + " "), el("span", { class: "caption-note" }, ""));
   const table = el("table", { class: "feed-table" }, caption, el("thead"), el("tbody"));
   const section = el("section", { class: "feed", id, "aria-labelledby": id + "-h" },
     el("h2", { id: id + "-h" }, name), el("div", { class: "scroll" }, table));
   const chip = el("li", {}, el("span", { class: "dot", "aria-hidden": "true" }), el("b", {}, name), " ",
     el("span", { class: "state" }, "connecting"), el("span", { class: "age" }, ""));
   chips.append(chip);
+  section.dataset.feed = name;
   const stat = (stats[name] = { mode, applied: [], snapshots: [], segments: [], droppedUpdates: 0, droppedSnapshots: 0, statuses: [] });
   const v = {
     name, section, table, chip, kind: null, fields: [], rows: new Map(), baseline: new Map(), spark: new Map(),
     marks: new Map(), segment: null, lastEvent: 0,
   };
   views.set(name, v);
-  place(section, null);
+  place(section);
   v.sub = subscribe(base, name, {
     mode,
     url: new URL(item.url, base ? base + "/" : location.href).href,
@@ -238,7 +256,6 @@ function addFeed(item) {
 // place puts feed sections in a stable order: scores, prices, the rest.
 function place(section) {
   const rank = (s) => ({ [scores.title]: 0, [prices.title]: 1 })[views.get(s.dataset.feed)?.kind?.title] ?? 2;
-  section.dataset.feed = [...views].find(([, v]) => v.section == section)[0];
   const after = [...main.querySelectorAll("section.feed")].filter((s) => s != section)
     .find((s) => rank(s) > rank(section) || (rank(s) == rank(section) && s.dataset.feed > section.dataset.feed));
   main.insertBefore(section, after || null);
@@ -254,22 +271,24 @@ function setKind(v, kind) {
   v.kind = kind;
   v.section.classList.remove("kind-prices", "kind-scores", "kind-generic");
   v.section.classList.add("kind-" + (kind == prices ? "prices" : kind == scores ? "scores" : "generic"));
-  const cols = kind.cols || [["Key", "row"], ...v.fields.map((f) => [f])];
+  const cols = kind.cols || [{ label: "Key", row: true }, ...v.fields.map((f) => ({ label: f }))];
   const tr = el("tr");
-  for (const [label, cls, short] of cols) {
+  for (const c of cols) {
+    if (c.skip) continue;
     const th = el("th", { scope: "col" });
-    if (cls && cls != "row") th.className = cls;
-    if (short != null && short !== label) {
-      th.append(el("span", { "aria-hidden": "true" }, short), el("span", { class: "sr" }, label));
-      if (short) th.title = label;
-    } else th.textContent = label;
-    if (label == "Away score") th.colSpan = 2;
-    if (label == "Home score") continue;
+    if (c.cls) th.className = c.cls;
+    if (c.span) th.colSpan = c.span;
+    if (c.short) {
+      th.title = c.label;
+      th.append(el("span", { "aria-hidden": "true" }, c.short), el("span", { class: "sr" }, c.label));
+    } else th.append(c.label);
+    if (c.sr) th.append(el("span", { class: "sr" }, c.sr));
     tr.append(th);
   }
   v.table.tHead.replaceChildren(tr);
   v.cols = cols;
-  v.table.caption.lastChild.textContent = kind == prices ? "change since the segment start; trend of recent updates" : "";
+  v.table.caption.lastChild.textContent =
+    kind == prices ? "Change since the segment start; trend of recent updates." : kind == scores ? "● marks a score that just changed." : "";
   v.section.querySelector("h2").textContent = kind.title ? `${kind.title} (${v.name})` : v.name;
   place(v.section);
   for (const tr of v.rows.values()) tr.remove();
@@ -306,14 +325,11 @@ function row(v, key, x, prev, quiet) {
     empty(v);
     return;
   }
-  if (!v.kind) setKind(v, kindOf(x));
-  if (v.kind == generic && !v.fields.length) setKind(v, generic, (v.fields = genericFields(new Map([[key, x]]))));
+  // The first entry decides the kind; a new field widens a generic table.
+  if (!v.kind || (v.kind == generic && !quiet && genericFields(v.sub.state).join() != v.fields.join())) return redraw(v);
   if (!tr) {
     tr = el("tr", { "data-key": key });
-    for (const [, cls] of v.cols) {
-      if (cls == "row") tr.append(el("th", { scope: "row" }));
-      else tr.append(el("td", cls ? { class: cls } : {}));
-    }
+    for (const c of v.cols) tr.append(c.row ? el("th", { scope: "row" }) : el("td", c.cls ? { class: c.cls } : {}));
     const keys = [...v.rows.keys()];
     const next = keys.filter((k) => v.kind.order(k, key) > 0).sort(v.kind.order)[0];
     v.table.tBodies[0].insertBefore(tr, next ? v.rows.get(next) : null);
