@@ -8,8 +8,10 @@ vcl 4.1;
 # from the origin and streamed (beresp.do_stream) to every viewer of that
 # segment, including viewers who join while it is still being written: they
 # wait on Varnish's waiting list until the origin has sent the headers, then
-# receive the object from byte 0 and follow it live. Direct mode, health and
-# admin routes are passed through uncached. Errors are never cached.
+# receive the object from byte 0 and follow it live. Direct mode and health
+# routes are passed through uncached, /metrics is refused at the edge, and
+# errors are never cached. The routes and their classes are those of
+# cdn/routes.go; e2e/edge checks this file against that table.
 #
 # Verified with Varnish 7.1 (Debian 12 package) by the tests in e2e/edge.
 # Those tests replace the "backend default" block below with the address of
@@ -66,9 +68,17 @@ sub vcl_recv {
         return (pass);
     }
 
-    # Health and admin routes must reflect the origin now, never a copy.
-    if (req.url ~ "^/(healthz|readyz|metrics)([?#/]|$)") {
+    # Health routes must reflect the origin now, never a copy.
+    if (req.url ~ "^/(healthz|readyz)([?#]|$)") {
         return (pass);
+    }
+
+    # Metrics live on the origin's admin listener, which no edge should
+    # point at; refuse the path anyway, as the Cloudflare and CloudFront
+    # configurations do (cdn/routes.go: EdgeDeny), so that a mistake in the
+    # backend address cannot publish them.
+    if (req.url ~ "^/metrics([?#/]|$)") {
+        return (synth(404, "not found"));
     }
 
     # From here on only public, cacheable routes. The query string (cache
@@ -142,7 +152,7 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
-    # Passed requests (direct mode, health, admin, unknown routes): stream
+    # Passed requests (direct mode, health, unknown routes): stream
     # them to their one viewer as they arrive; nothing is stored.
     if (bereq.uncacheable) {
         set beresp.do_stream = true;
@@ -225,6 +235,17 @@ sub vcl_backend_error {
     set beresp.grace = 0s;
     set beresp.keep = 0s;
     set beresp.uncacheable = true;
+    return (deliver);
+}
+
+# Answers made by the edge itself (the /metrics refusal): JSON like the
+# origin's errors, never cached.
+sub vcl_synth {
+    set resp.http.Content-Type = "application/json";
+    set resp.http.Cache-Control = "no-store";
+    set resp.http.Access-Control-Allow-Origin = "*";
+    set resp.body = {"{"error":""} + resp.reason + {"","code":"} + resp.status + {"}
+"};
     return (deliver);
 }
 

@@ -1,0 +1,332 @@
+package cdn
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"marquee/sse"
+)
+
+func TestDurationsQuantile(t *testing.T) {
+	d := Durations{5, 1, 4, 2, 3}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0, 1}, {0.5, 3}, {0.99, 5}, {1, 5}} {
+		if got := d.Quantile(tc.q); got != tc.want {
+			t.Errorf("Quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := (Durations{}).Quantile(0.5); got != 0 {
+		t.Errorf("empty quantile = %v", got)
+	}
+	if d[0] != 5 {
+		t.Errorf("Quantile sorted its receiver")
+	}
+}
+
+func TestClassifyBuffering(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	end := t0.Add(10 * time.Second)
+	thr := time.Second
+	progressive := Delivery{Requested: t0.Add(2 * time.Second), Start: t0, End: end, FirstByte: t0.Add(2*time.Second + 20*time.Millisecond),
+		Delays: []time.Duration{10 * time.Millisecond, 30 * time.Millisecond}}
+	atEnd := Delivery{Requested: t0.Add(time.Second), Start: t0, End: end, FirstByte: end.Add(5 * time.Millisecond),
+		Delays: []time.Duration{9 * time.Second, 5 * time.Second, time.Millisecond}}
+	// Bursty: the first bytes come at once, the events much later.
+	delayed := Delivery{Requested: t0, Start: t0, End: end, FirstByte: t0.Add(10 * time.Millisecond),
+		Delays: []time.Duration{3 * time.Second, 4 * time.Second, 2 * time.Second}}
+	// Requested too close to the end to tell anything.
+	tooLate := Delivery{Requested: end.Add(-time.Second), Start: t0, End: end, FirstByte: end}
+	// Held before the segment started: the first byte counts from the start.
+	held := Delivery{Requested: t0.Add(-3 * time.Second), Start: t0, End: end, FirstByte: t0.Add(5 * time.Millisecond)}
+
+	for _, tc := range []struct {
+		name          string
+		ds            []Delivery
+		live, buf     int
+		buffers       bool
+		explanationIn string
+	}{
+		{"progressive", []Delivery{progressive, progressive, held}, 3, 0, false, "arrived progressively"},
+		{"at end", []Delivery{atEnd, atEnd, progressive}, 3, 2, true, "only near their end"},
+		{"delayed", []Delivery{delayed, delayed}, 2, 2, true, "only near their end or late"},
+		{"half", []Delivery{atEnd, progressive}, 2, 1, false, "1 of 2"},
+		{"nothing live", []Delivery{tooLate}, 0, 0, false, "cannot tell"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ClassifyBuffering(tc.ds, thr)
+			if r.Live != tc.live || r.Buffered != tc.buf || r.Buffers != tc.buffers {
+				t.Errorf("live %d buffered %d buffers %v; want %d %d %v", r.Live, r.Buffered, r.Buffers, tc.live, tc.buf, tc.buffers)
+			}
+			if !strings.Contains(r.Explanation, tc.explanationIn) {
+				t.Errorf("explanation %q lacks %q", r.Explanation, tc.explanationIn)
+			}
+		})
+	}
+}
+
+func TestCalibrateOffset(t *testing.T) {
+	ms := time.Now().UnixMilli()
+	now := time.UnixMilli(ms)
+	obs := []Observation{{
+		Snapshot: now.Add(-300 * time.Millisecond), SnapshotTime: ms - 1000, // arrived 700ms after: offset >= -700ms
+		Updates: []TimedEvent{{Time: ms, Arrived: now.Add(-50 * time.Millisecond)}}, // offset >= +50ms
+	}}
+	if got, want := calibrateOffset(-time.Second, obs), 50*time.Millisecond; got != want {
+		t.Errorf("offset = %v, want %v", got, want)
+	}
+}
+
+// fakeEdge serves marquee's stream mode the way three kinds of edge would:
+// "stream" shares one response per segment and streams it (Varnish,
+// Fastly), "buffer" shares one but sends it only when complete, and
+// "origin" gives every request a response of its own.
+type fakeEdge struct {
+	mode string
+	D    time.Duration
+
+	mu    sync.Mutex // guards the fields below
+	segs  map[int64]*fakeSeg
+	nreq  int
+	feeds int
+}
+
+// fakeSeg is one segment's bytes as the origin writes them.
+type fakeSeg struct {
+	mu   sync.Mutex // guards the fields below
+	buf  []byte
+	done bool
+	wake chan struct{}
+}
+
+func (s *fakeSeg) append(b []byte, done bool) {
+	s.mu.Lock()
+	s.buf = append(s.buf, b...)
+	s.done = done
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *fakeSeg) since(off int) ([]byte, bool, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf[off:], s.done, s.wake
+}
+
+func (e *fakeEdge) index(t time.Time) int64 { return t.UnixMilli() / e.D.Milliseconds() }
+func (e *fakeEdge) start(n int64) time.Time { return time.UnixMilli(n * e.D.Milliseconds()) }
+
+// segment returns segment n, starting its writer the first time.
+func (e *fakeEdge) segment(ctx context.Context, n int64) *fakeSeg {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.segs[n]; ok {
+		return s
+	}
+	s := &fakeSeg{wake: make(chan struct{})}
+	e.segs[n] = s
+	go e.write(ctx, n, s)
+	return s
+}
+
+// write produces segment n: snapshot at its start, an update every 50ms, a
+// keepalive when idle, the next event at its end.
+func (e *fakeEdge) write(ctx context.Context, n int64, s *fakeSeg) {
+	start, end := e.start(n), e.start(n+1)
+	sleepUntil := func(t time.Time) bool {
+		select {
+		case <-time.After(time.Until(t)):
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !sleepUntil(start) {
+		return
+	}
+	seq := uint64(n * 1000)
+	b := sse.AppendRetry(nil, 3000)
+	b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatUint(seq, 10), Type: "snapshot",
+		Data: fmt.Appendf(nil, `{"feed":"f","segment":%d,"seq":%d,"time":%d,"entries":{}}`, n, seq, start.UnixMilli())})
+	s.append(b, false)
+	for t := start.Add(50 * time.Millisecond); t.Before(end); t = t.Add(50 * time.Millisecond) {
+		if !sleepUntil(t) {
+			return
+		}
+		seq++
+		b, _ := sse.AppendEvent(nil, sse.Event{ID: strconv.FormatUint(seq, 10), Type: "update",
+			Data: fmt.Appendf(nil, `{"key":"k","seq":%d,"time":%d,"value":{}}`, seq, time.Now().UnixMilli())})
+		s.append(b, false)
+	}
+	if !sleepUntil(end) {
+		return
+	}
+	b, _ = sse.AppendEvent(nil, sse.Event{Type: "next", Data: fmt.Appendf(nil, `{"segment":%d,"url":"/v1/feeds/f/segments/%d"}`, n+1, n+1)})
+	s.append(b, true)
+}
+
+func (e *fakeEdge) handler(ctx context.Context) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/feeds", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"feeds":[{"feed":"f","url":"/v1/feeds/f"}]}`)
+	})
+	mux.HandleFunc("GET /v1/feeds/f", func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		n := e.index(now)
+		fmt.Fprintf(w, `{"feed":"f","segment_length":%g,"keepalive":1,"segment":%d,"url":"/v1/feeds/f/segments/%d","segment_start":%d,"segment_end":%d,"server_time":%d}`,
+			e.D.Seconds(), n, n, e.start(n).UnixMilli(), e.start(n+1).UnixMilli(), now.UnixMilli())
+	})
+	mux.HandleFunc("GET /v1/feeds/f/segments/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.ParseInt(r.PathValue("n"), 10, 64)
+		if cur := e.index(time.Now()); n < cur-1 || n > cur+1 {
+			http.Error(w, "no", http.StatusNotFound)
+			return
+		}
+		s := e.segment(ctx, n)
+		e.mu.Lock()
+		e.nreq++
+		id := "seg-" + r.PathValue("n")
+		if e.mode == "origin" {
+			id += "-req-" + strconv.Itoa(e.nreq)
+		}
+		e.mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set(HeaderResponseID, id)
+		w.Header().Set("Cache-Control", "public, max-age=0, s-maxage=10")
+		if e.mode == "buffer" {
+			for {
+				_, done, wake := s.since(0)
+				if done {
+					break
+				}
+				select {
+				case <-wake:
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		rc := http.NewResponseController(w)
+		off := 0
+		for {
+			b, done, wake := s.since(off)
+			w.Write(b)
+			rc.Flush()
+			off += len(b)
+			if done {
+				return
+			}
+			select {
+			case <-wake:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	return mux
+}
+
+// TestProbeFakeEdges runs the probe against four fake edges at once: only
+// the streaming, collapsing one passes, and each failure names its cause.
+// (The probes run in goroutines, not parallel subtests, which -parallel
+// would serialise on a small machine.)
+func TestProbeFakeEdges(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cases := []struct {
+		mode    string
+		pass    bool
+		verdict string
+	}{
+		{"stream", true, "VERDICT: PASS stream mode collapses and streams (20 viewers, 1 origin response per segment)"},
+		{"buffer", false, "VERDICT: FAIL buffers:"},
+		{"origin", false, "VERDICT: FAIL no collapse: 20 viewers saw 20 distinct origin responses"},
+		// An edge that strips Marquee-Response-Id cannot be judged.
+		{"noid", false, "VERDICT: FAIL cannot tell collapsing:"},
+	}
+	results := make([]*ProbeResult, len(cases))
+	errs := make([]error, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		e := &fakeEdge{mode: tc.mode, D: 2 * time.Second, segs: map[int64]*fakeSeg{}}
+		h := e.handler(ctx)
+		if tc.mode == "noid" {
+			e.mode = "stream"
+			h0 := h
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h0.ServeHTTP(stripID{w}, r) })
+		}
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		wg.Go(func() {
+			results[i], errs[i] = Probe(ctx, ProbeConfig{Base: srv.URL, Viewers: 20, Stagger: 500 * time.Millisecond, Follow: 1, Noise: true})
+		})
+	}
+	wg.Wait()
+	for i, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			res, err := results[i], errs[i]
+			if err != nil {
+				t.Fatal(err)
+			}
+			var report strings.Builder
+			res.WriteReport(&report)
+			t.Logf("%s edge:\n%s", tc.mode, report.String())
+			if res.Pass != tc.pass || !strings.HasPrefix(res.Verdict, tc.verdict) {
+				t.Errorf("pass %v verdict %q; want %v %q", res.Pass, res.Verdict, tc.pass, tc.verdict)
+			}
+			if tc.mode == "noid" && !strings.Contains(res.Verdict, "carry no Marquee-Response-Id header") {
+				t.Errorf("verdict %q does not name the missing header", res.Verdict)
+			}
+			if !strings.HasSuffix(report.String(), res.Verdict+"\n") {
+				t.Errorf("report does not end with the verdict")
+			}
+			if res.Feed.Feed != "f" {
+				t.Errorf("feed %q, want the first listed, f", res.Feed.Feed)
+			}
+			for _, st := range res.Segments {
+				if !st.Identical || st.Complete != st.Viewers {
+					t.Errorf("segment %d: %d viewers, %d complete, identical %v", st.Segment, st.Viewers, st.Complete, st.Identical)
+				}
+			}
+			if len(res.Handover) == 0 {
+				t.Errorf("no hand-over measured")
+			}
+		})
+	}
+}
+
+type stripID struct{ http.ResponseWriter }
+
+func (s stripID) WriteHeader(code int) {
+	s.Header().Del(HeaderResponseID)
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s stripID) Write(b []byte) (int, error) {
+	s.Header().Del(HeaderResponseID)
+	return s.ResponseWriter.Write(b)
+}
+
+func (s stripID) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func TestProbeConfigErrors(t *testing.T) {
+	for _, cfg := range []ProbeConfig{
+		{Base: "ftp://x"},
+		{Base: "http://"},
+		{Base: "http://127.0.0.1:1", Viewers: -1},
+		{Base: "http://127.0.0.1:1", Follow: -1},
+	} {
+		if _, err := Probe(context.Background(), cfg); err == nil {
+			t.Errorf("Probe(%+v) did not fail", cfg)
+		}
+	}
+}
