@@ -3,7 +3,7 @@
 // DESIGN.md), so that a CDN collapses viewers' requests for the same
 // segment or part into one origin fetch and never caches anything private,
 // per-viewer, truncated or erroneous. It also holds the edge configurations
-// (cdn/varnish) and, later, the probe logic used by cmd/cdnprobe.
+// (cdn/varnish) the probe logic used by cmd/cdnprobe (probe.go), and the route table (routes.go).
 //
 // Every function here is pure and safe for concurrent use.
 package cdn

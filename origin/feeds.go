@@ -24,7 +24,7 @@ type Descriptor struct {
 	Seq           uint64   `json:"seq"`         // highest sequence folded into the state
 	Keys          int      `json:"keys"`
 	Modes         []string `json:"modes"`
-	Mode          string   `json:"mode"` // the mode clients should use by default
+	Mode          string   `json:"mode"`     // the mode clients should use by default
 	Parts         int      `json:"parts"`    // parts per segment
 	Part          int      `json:"part"`     // part in progress of the current segment
 	PartURL       string   `json:"part_url"` // template: {n} segment, {k} part

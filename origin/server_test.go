@@ -63,7 +63,7 @@ func TestParseIndex(t *testing.T) {
 		{"1e3", 0, false},
 		{" 1", 0, false},
 		{"1000000000000000", 0, false}, // 16 digits
-		{"１", 0, false},               // fullwidth digit
+		{"１", 0, false},                // fullwidth digit
 	}
 	for _, tt := range tests {
 		got, ok := parseIndex(tt.in)
