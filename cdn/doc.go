@@ -2,8 +2,9 @@
 // headers each class of response carries (see the cache table in
 // DESIGN.md), so that a CDN collapses viewers' requests for the same
 // segment or part into one origin fetch and never caches anything private,
-// per-viewer, truncated or erroneous. It also holds the edge configurations
-// (cdn/varnish) the probe logic used by cmd/cdnprobe (probe.go), and the route table (routes.go).
+// per-viewer, truncated or erroneous. It also holds the route table
+// (routes.go), the edge configurations (cdn/varnish) and the probe logic
+// used by cmd/cdnprobe (probe.go).
 //
 // Every function here is pure and safe for concurrent use.
 package cdn

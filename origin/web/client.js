@@ -110,8 +110,7 @@ function listen(url, ok, on) {
   const es = new EventSource(url);
   for (const type of ["snapshot", "update", "next"])
     es.addEventListener(type, (e) => ok() && on(type, JSON.parse(e.data)));
-  es.onerror = () => ok() && on("error", es.readyState);
-  es.onopen = () => ok() && on("open");
+  es.onerror = () => ok() && on("error");
   return es;
 }
 
@@ -173,19 +172,17 @@ transports.stream = (d, sink) => {
   };
 };
 
-// direct reads the uncached stream. EventSource reconnects by itself with
-// Last-Event-ID; after three failures in a row (or a refusal) the core backs
-// off and starts again with a snapshot.
+// direct reads the uncached stream. On an error it does not let
+// EventSource reconnect by itself: the core backs off with jitter and opens
+// a new stream, which starts with a snapshot. (Resuming by Last-Event-ID is
+// for plain EventSource viewers; a snapshot is right even when the origin
+// restarted or is another replica.)
 transports.direct = (d, sink) => {
-  let errs = 0, ok = true;
+  let ok = true;
   const es = listen(sink.abs(d.direct_url), () => ok, (type, x) => {
     if (type == "snapshot") sink.snapshot(x);
     else if (type == "update") sink.update(x);
-    else if (type == "open") errs && sink.status("live"), errs = 0;
-    else if (type == "error") {
-      if (x == 2 || ++errs > 2) sink.fail(new Error("direct stream failed"));
-      else sink.status("reconnecting");
-    }
+    else if (type == "error") sink.fail(new Error("direct stream failed"));
   });
   return {
     close() {

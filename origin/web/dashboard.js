@@ -57,7 +57,7 @@ const signed = (x, d = 2) => (x > 0 ? "+" : x < 0 ? "−" : "±") + num(Math.abs
 const dir = (x) => (x > 0 ? "up" : x < 0 ? "down" : "flat");
 
 function age(ms) {
-  if (!(ms >= 0)) return "—";
+  if (isNaN(ms)) return "—";
   if (ms < 1e3) return "< 1 s";
   if (ms < 60e3) return (ms / 1e3).toFixed(1) + " s";
   if (ms < 3600e3) return Math.round(ms / 60e3) + " min";
@@ -114,11 +114,10 @@ const scores = {
     { cls: "score home", skip: true }, // under the span
     { label: "Home", cls: "team home" },
     { label: "Time", cls: "time" },
-    { label: "Status", cls: "status" },
   ],
   order: (a, b) => a.localeCompare(b),
   fill(v, tr, key, x, prev) {
-    const [game, away, as, hs, home, time, status] = tr.cells;
+    const [game, away, as, hs, home, time] = tr.cells;
     game.replaceChildren(el("span", { class: "league" }, x.league || key.split(".")[0]),
       el("span", { class: "sr" }, ` ${x.away_name || x.away} at ${x.home_name || x.home}`));
     team(away, x.away, x.away_name);
@@ -137,8 +136,13 @@ const scores = {
     v.marks.set(key, marks);
     mark(as, marks.away, now);
     mark(hs, marks.home, now);
-    time.textContent = x.status == "live" ? [x.period, x.clock].filter(Boolean).join(" · ") : x.status == "final" ? (x.period && /OT|SO/.test(x.period) ? "Final/" + x.period : "Final") : "—";
-    status.replaceChildren(el("span", { class: "badge " + (x.status || "unknown") }, { live: "Live", final: "Final", scheduled: "Upcoming" }[x.status] || x.status || "—"));
+    const st = x.status || "";
+    const label = { live: "Live", final: /OT|SO/.test(x.period) ? "Final/" + x.period : "Final", scheduled: "Upcoming" }[st] || st;
+    time.replaceChildren(el("span", { class: "badge " + st }, label));
+    if (st == "live") {
+      time.firstChild.className = "badge live sr";
+      time.append(el("span", { class: "live-dot", "aria-hidden": "true" }, "●"), " " + [x.period, x.clock].filter(Boolean).join(" · "));
+    }
   },
   // tick clears marks that have expired.
   tick(v, now) {
