@@ -20,8 +20,11 @@ const summary = document.getElementById("summary");
 const chips = document.getElementById("feed-status");
 const views = new Map(); // feed name -> view
 
-// What each feed applied, for tests and for the curious (see dump).
+// What each feed applied, for tests and for the curious (see dump). Lists
+// keep their newest STATS entries, so a page left open stays small.
+const STATS = 50e3;
 const stats = {};
+const record = (list, x) => list.push(x) > STATS && list.splice(0, list.length - STATS);
 window.__marqueeStats = stats;
 window.__marquee = { views, dump, mode, base };
 
@@ -123,8 +126,8 @@ const scores = {
     team(away, x.away, x.away_name);
     team(home, x.home, x.home_name);
     const started = x.status != "scheduled";
-    as.textContent = started ? x.away_score : "–";
-    hs.textContent = started ? x.home_score : "–";
+    as.textContent = started ? x.away_score : "";
+    hs.textContent = started ? x.home_score : "";
     const lead = started && x.home_score != x.away_score ? (x.home_score > x.away_score ? "home" : "away") : "";
     for (const [c, side] of [[away, "away"], [as, "away"], [hs, "home"], [home, "home"]]) c.classList.toggle("lead", lead == side);
     const now = Date.now();
@@ -232,8 +235,8 @@ function addFeed(item) {
     mode,
     url: new URL(item.url, base ? base + "/" : location.href).href,
     onState(state, snap) {
-      stat.snapshots.push(snap.seq);
-      stat.segments.push(snap.segment);
+      record(stat.snapshots, snap.seq);
+      record(stat.segments, snap.segment);
       v.lastEvent = snap.time;
       v.segment = segIndex(v);
       v.baseline = new Map();
@@ -241,7 +244,7 @@ function addFeed(item) {
       redraw(v);
     },
     onUpdate(key, value, prev, u) {
-      stat.applied.push(u.seq);
+      record(stat.applied, u.seq);
       v.lastEvent = u.time;
       row(v, key, value, prev);
     },
@@ -249,7 +252,7 @@ function addFeed(item) {
       kind == "update" ? stat.droppedUpdates++ : stat.droppedSnapshots++;
     },
     onStatus(s) {
-      stat.statuses.push(s);
+      record(stat.statuses, s);
       chip.dataset.state = s;
       chip.querySelector(".state").textContent = s.replace("-", " ");
       updateSummary();

@@ -1,0 +1,414 @@
+package browser_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"marquee/internal/testenv"
+)
+
+var feedNames = []string{"prices", "scores"}
+
+// setup starts NATS, an origin with 3 s segments, the initial state of both
+// demo feeds and a publisher of one update every 20 ms.
+func setup(t *testing.T) (*testenv.NATS, *testenv.Origin, *publisher) {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 3 * time.Second})
+	pub := newPublisher(t, n)
+	pub.waitStream()
+	pub.initial()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		for _, f := range feedNames {
+			if _, ok := o.Hub.Feed(f); !ok {
+				return fmt.Errorf("feed %s not there", f)
+			}
+		}
+		return nil
+	})
+	pub.start(20 * time.Millisecond)
+	t.Cleanup(pub.halt)
+	return n, o, pub
+}
+
+// originSnapshot is GET /v1/feeds/{feed}/snapshot.
+type originSnapshot struct {
+	Seq     uint64                     `json:"seq"`
+	Entries map[string]json.RawMessage `json:"entries"`
+}
+
+// sameJSON reports whether a and b encode the same value.
+func sameJSON(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	ax, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return bytes.Equal(ax, by)
+}
+
+// stateDiff describes how the page's state differs from the origin's.
+func stateDiff(page pageFeed, o originSnapshot) error {
+	if page.Seq != o.Seq {
+		return fmt.Errorf("page holds seq %d, origin %d", page.Seq, o.Seq)
+	}
+	for k, v := range o.Entries {
+		pv, ok := page.State[k]
+		if !ok {
+			return fmt.Errorf("key %s missing in the page", k)
+		}
+		if !sameJSON(pv, v) {
+			return fmt.Errorf("key %s: page %s, origin %s", k, pv, v)
+		}
+	}
+	for k := range page.State {
+		if _, ok := o.Entries[k]; !ok {
+			return fmt.Errorf("key %s in the page but not at the origin (deleted?)", k)
+		}
+	}
+	return nil
+}
+
+// waitConverged waits until the page holds exactly the origin's state of
+// every feed (publishing has stopped) and returns the page's report.
+func waitConverged(t *testing.T, b *browser, o *testenv.Origin) map[string]pageFeed {
+	t.Helper()
+	var page map[string]pageFeed
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var err error
+		if page, err = b.feeds(); err != nil {
+			return err
+		}
+		for _, f := range feedNames {
+			var snap originSnapshot
+			testenv.GetJSON(t, o.URL+"/v1/feeds/"+f+"/snapshot", &snap)
+			if err := stateDiff(page[f], snap); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+		}
+		return nil
+	})
+	return page
+}
+
+// checkExactlyOnce checks the page against what was published to feed: no
+// sequence applied twice or out of order, none that was not published to
+// this feed, and every published one either applied as an update or folded
+// into a snapshot the page took (sequence at most that snapshot's).
+func checkExactlyOnce(t *testing.T, feed string, published []uint64, p pageFeed) {
+	t.Helper()
+	if len(p.Snapshots) == 0 {
+		t.Errorf("%s: the page took no snapshot", feed)
+		return
+	}
+	pub := make(map[uint64]bool, len(published))
+	for _, s := range published {
+		pub[s] = true
+	}
+	applied := make(map[uint64]bool, len(p.Applied))
+	var last uint64
+	for _, s := range p.Applied {
+		switch {
+		case applied[s]:
+			t.Errorf("%s: seq %d applied twice", feed, s)
+		case s <= last:
+			t.Errorf("%s: seq %d applied after %d", feed, s, last)
+		case !pub[s]:
+			t.Errorf("%s: applied seq %d was not published to this feed", feed, s)
+		}
+		applied[s] = true
+		last = max(last, s)
+	}
+	top := slices.Max(p.Snapshots)
+	folded, lost := 0, 0
+	for _, s := range published {
+		switch {
+		case applied[s]:
+		case s <= top:
+			folded++
+		default:
+			if lost++; lost <= 5 {
+				t.Errorf("%s: seq %d was neither applied nor folded into a snapshot (newest snapshot %d)", feed, s, top)
+			}
+		}
+	}
+	if lost > 5 {
+		t.Errorf("%s: %d sequences lost in all", feed, lost)
+	}
+	t.Logf("%s: %d published; %d applied once as updates, %d folded into %d snapshots (segments %v); %d duplicate updates and %d old snapshots dropped; statuses %v",
+		feed, len(published), len(p.Applied), folded, len(p.Snapshots), p.Segments, p.DroppedUpdates, p.DroppedSnapshots, p.Statuses)
+}
+
+func checkNeverOffline(t *testing.T, feed string, p pageFeed) {
+	t.Helper()
+	if slices.Contains(p.Statuses, "offline") {
+		t.Errorf("%s: the page showed offline: %v", feed, p.Statuses)
+	}
+	if p.Status != "live" {
+		t.Errorf("%s: status %q at the end, want live", feed, p.Status)
+	}
+}
+
+func distinct(xs []int64) int {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return len(slices.Compact(s))
+}
+
+// TestDashboardFollowsSegments loads the dashboard from one host name with
+// its feeds on another (cross-origin, no credentials) and follows at least
+// four segment rotations of 3 s while updates arrive every 20 ms. At the end
+// the page's state is the origin's; every published sequence was applied
+// once or folded into a snapshot; the page took one snapshot per segment,
+// consecutive, and requested each segment exactly once (no EventSource
+// replay of a finished segment); it never left "live" once there.
+func TestDashboardFollowsSegments(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser") // before starting anything
+	_, o, pub := setup(t)
+	// A feed of another shape, shown as a generic table.
+	for key, body := range map[string]string{
+		"oslo":   `{"city":"Oslo","temp_c":3.5,"sky":"snow","wind":{"kmh":12,"dir":"N"}}`,
+		"lisbon": `{"city":"Lisbon","temp_c":17,"sky":"sun"}`,
+	} {
+		if err := pub.publish("weather", key, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if _, ok := o.Hub.Feed("weather"); !ok {
+			return errors.New("feed weather not there")
+		}
+		return nil
+	})
+	b := startBrowser(t) // stopped before the origin
+	feedOrigin := strings.Replace(o.URL, "127.0.0.1", "localhost", 1)
+	b.open(o.URL + "/?origin=" + url.QueryEscape(feedOrigin))
+
+	testenv.Eventually(t, 90*time.Second, func() error {
+		page, err := b.feeds()
+		if err != nil {
+			return err
+		}
+		for _, f := range feedNames {
+			if n := distinct(page[f].Segments); n < 5 {
+				return fmt.Errorf("%s: snapshots of %d segments so far, want 5 (4 rotations)", f, n)
+			}
+		}
+		return nil
+	})
+	// The screenshot half-way through a segment, when prices have moved.
+	d := o.Descriptor("prices")
+	mid := time.UnixMilli((d.SegmentStart + d.SegmentEnd) / 2)
+	if time.Now().After(mid) {
+		mid = mid.Add(time.Duration(d.SegmentLength * float64(time.Second)))
+	}
+	time.Sleep(time.Until(mid))
+	b.screenshot("dashboard.png")
+	pub.halt()
+	page := waitConverged(t, b, o)
+
+	for _, f := range feedNames {
+		p := page[f]
+		checkExactlyOnce(t, f, pub.published(f), p)
+		checkNeverOffline(t, f, p)
+		if want := []string{"catching-up", "live"}; !slices.Equal(p.Statuses, want) {
+			t.Errorf("%s: statuses %v, want %v (no reconnect during rotations)", f, p.Statuses, want)
+		}
+		for i := 1; i < len(p.Segments); i++ {
+			if p.Segments[i] != p.Segments[i-1]+1 {
+				t.Errorf("%s: snapshots of segments %v, want consecutive segments, one each", f, p.Segments)
+				break
+			}
+		}
+		if p.DroppedSnapshots != 0 {
+			t.Errorf("%s: %d old snapshots dropped: a finished segment was read again", f, p.DroppedSnapshots)
+		}
+		held := o.Metric("marquee_segment_responses_total", map[string]string{"feed": f, "kind": "held"})
+		finished := o.Metric("marquee_segment_responses_total", map[string]string{"feed": f, "kind": "finished"})
+		t.Logf("%s: segment responses held (opened early) %v, finished %v", f, held, finished)
+		if held < 1 {
+			t.Errorf("%s: no segment was requested before it started", f)
+		}
+		if finished > 1 { // at most the first, when the page joined at a boundary
+			t.Errorf("%s: %v finished segments served: the page read segments after they ended", f, finished)
+		}
+	}
+
+	// Each segment URL was requested once, on the feed origin, and only
+	// segment URLs were used.
+	seen := map[string]int{}
+	for _, u := range b.eventSources() {
+		seen[u]++
+		if !strings.HasPrefix(u, feedOrigin+"/v1/feeds/") || !strings.Contains(u, "/segments/") {
+			t.Errorf("EventSource on %s, want segments on %s", u, feedOrigin)
+		}
+	}
+	for u, n := range seen {
+		if n > 1 {
+			t.Errorf("EventSource requested %s %d times", u, n)
+		}
+	}
+
+	checkDOM(t, b, page)
+	checkGeneric(t, b)
+}
+
+// checkGeneric checks the weather feed, of no known shape, is a table of
+// key and fields, with nested values as JSON.
+func checkGeneric(t *testing.T, b *browser) {
+	t.Helper()
+	var weather struct {
+		Head []string   `json:"head"`
+		Rows [][]string `json:"rows"`
+	}
+	b.eval(`(() => {
+		const s = document.querySelector('section[data-feed="weather"]');
+		return {
+			head: [...s.querySelectorAll("thead th")].map((th) => th.textContent),
+			rows: [...s.querySelectorAll("tbody tr[data-key]")].map((tr) => [...tr.cells].map((c) => c.textContent)),
+		};
+	})()`, &weather)
+	if want := []string{"Key", "city", "temp_c", "sky", "wind"}; !slices.Equal(weather.Head, want) {
+		t.Errorf("weather columns %q, want %q", weather.Head, want)
+	}
+	want := [][]string{{"lisbon", "Lisbon", "17", "sun", "—"}, {"oslo", "Oslo", "3.5", "snow", `{"kmh":12,"dir":"N"}`}}
+	if fmt.Sprint(weather.Rows) != fmt.Sprint(want) {
+		t.Errorf("weather rows %q, want %q", weather.Rows, want)
+	}
+}
+
+// checkDOM checks the tables show the state: one row per key, and the last
+// price and the scores as the state has them.
+func checkDOM(t *testing.T, b *browser, page map[string]pageFeed) {
+	t.Helper()
+	type row struct {
+		Key   string   `json:"key"`
+		Cells []string `json:"cells"`
+	}
+	var rows map[string][]row
+	b.eval(`Object.fromEntries(["prices", "scores"].map((f) => [f,
+		[...document.querySelectorAll('section[data-feed="' + f + '"] tbody tr[data-key]')].map((tr) => ({
+			key: tr.dataset.key,
+			cells: [...tr.cells].map((c) => (c.firstChild ? c.firstChild.textContent : "")),
+		}))]))`, &rows)
+	for _, f := range feedNames {
+		if got, want := len(rows[f]), len(page[f].State); got != want {
+			t.Errorf("%s: %d rows on the page, %d keys in the state", f, got, want)
+		}
+	}
+	for _, r := range rows["prices"] {
+		var v struct {
+			Price float64 `json:"price"`
+		}
+		json.Unmarshal(page["prices"].State[r.Key], &v)
+		if got, want := strings.ReplaceAll(r.Cells[2], ",", ""), strconv.FormatFloat(v.Price, 'f', 2, 64); got != want {
+			t.Errorf("prices %s: last shows %q, state has %s", r.Key, got, want)
+		}
+	}
+	for _, r := range rows["scores"] {
+		var v struct {
+			Home   int    `json:"home_score"`
+			Away   int    `json:"away_score"`
+			Status string `json:"status"`
+		}
+		json.Unmarshal(page["scores"].State[r.Key], &v)
+		if v.Status == "scheduled" {
+			continue
+		}
+		if got, want := r.Cells[2]+"-"+r.Cells[3], fmt.Sprintf("%d-%d", v.Away, v.Home); got != want {
+			t.Errorf("scores %s: shows %s (away-home), state has %s", r.Key, got, want)
+		}
+	}
+}
+
+// TestDashboardRecoversFromRestart stops the origin for a few seconds while
+// publishing goes on into JetStream, then starts it again on the same port
+// and store. The page reconnects by itself, never shows "offline", and ends
+// in the origin's state with every sequence applied once or folded into a
+// snapshot; in stream and in direct mode.
+func TestDashboardRecoversFromRestart(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser")
+	for _, mode := range []string{"stream", "direct"} {
+		t.Run(mode, func(t *testing.T) {
+			_, o, pub := setup(t)
+			b := startBrowser(t)
+			b.open(o.URL + "/?mode=" + mode)
+			live := func(min int) error {
+				page, err := b.feeds()
+				if err != nil {
+					return err
+				}
+				for _, f := range feedNames {
+					if p := page[f]; p.Status != "live" || len(p.Applied) < min {
+						return fmt.Errorf("%s: %s with %d updates applied", f, p.Status, len(p.Applied))
+					}
+				}
+				return nil
+			}
+			testenv.Eventually(t, 30*time.Second, func() error { return live(10) })
+
+			o.Stop()
+			stopped := time.Now()
+			testenv.Eventually(t, 30*time.Second, func() error {
+				page, err := b.feeds()
+				if err != nil {
+					return err
+				}
+				for _, f := range feedNames {
+					if page[f].Status == "live" {
+						return fmt.Errorf("%s still live with the origin stopped", f)
+					}
+				}
+				return nil
+			})
+			time.Sleep(time.Until(stopped.Add(4 * time.Second)))
+			o.Restart()
+			t.Logf("origin down for %s", time.Since(stopped).Round(100*time.Millisecond))
+			testenv.Eventually(t, 60*time.Second, func() error { return live(0) })
+			if mode == "stream" {
+				// Recovered, and follows a rotation from there.
+				newest := func() map[string]int64 {
+					m := map[string]int64{}
+					for f, p := range b.mustFeeds() {
+						m[f] = slices.Max(append(p.Segments, 0))
+					}
+					return m
+				}
+				rejoined := newest()
+				testenv.Eventually(t, 30*time.Second, func() error {
+					now := newest()
+					for _, f := range feedNames {
+						if now[f] <= rejoined[f] {
+							return fmt.Errorf("%s: no rotation since segment %d", f, rejoined[f])
+						}
+					}
+					return nil
+				})
+			}
+			b.screenshot("dashboard-restart-" + mode + ".png")
+			pub.halt()
+			page := waitConverged(t, b, o)
+			for _, f := range feedNames {
+				p := page[f]
+				checkExactlyOnce(t, f, pub.published(f), p)
+				checkNeverOffline(t, f, p)
+				if !slices.Contains(p.Statuses, "reconnecting") {
+					t.Errorf("%s: statuses %v: the page never showed reconnecting", f, p.Statuses)
+				}
+				if p.Mode != mode {
+					t.Errorf("%s: page mode %q, want %q", f, p.Mode, mode)
+				}
+			}
+			checkDOM(t, b, page)
+		})
+	}
+}
