@@ -19,6 +19,9 @@ const (
 	Descriptor
 	// NoStore is the direct stream, every error, a too-early request and health.
 	NoStore
+	// Static is the dashboard, the browser client and their assets: public
+	// for StaticMaxAge, revalidated by ETag.
+	Static
 )
 
 // Policy holds the tunable numbers of the cache policy.
@@ -32,11 +35,13 @@ type Policy struct {
 	// DescriptorMaxAge is the max-age of descriptors and snapshots; it is
 	// cut so that it never crosses a segment boundary. Default 1s.
 	DescriptorMaxAge time.Duration
+	// StaticMaxAge is the max-age of the dashboard and client files. Default 60s.
+	StaticMaxAge time.Duration
 }
 
 // DefaultPolicy returns the default policy.
 func DefaultPolicy() Policy {
-	return Policy{SegmentMargin: 10 * time.Second, ImmutableMaxAge: 24 * time.Hour, DescriptorMaxAge: time.Second}
+	return Policy{SegmentMargin: 10 * time.Second, ImmutableMaxAge: 24 * time.Hour, DescriptorMaxAge: time.Second, StaticMaxAge: time.Minute}
 }
 
 // Names of the headers the policy sets.
@@ -91,6 +96,10 @@ func (p Policy) Set(h http.Header, c Class, now, end time.Time) {
 		s := strconv.FormatInt(int64(max(ttl, 0)/time.Second), 10)
 		h.Set("Cache-Control", "public, max-age="+s)
 		h.Set("CDN-Cache-Control", "public, max-age="+s)
+	case Static:
+		age := secs(p.StaticMaxAge)
+		h.Set("Cache-Control", "public, max-age="+age)
+		h.Set("CDN-Cache-Control", "public, max-age="+age)
 	default:
 		h.Set("Cache-Control", "no-store")
 		h.Set("CDN-Cache-Control", "no-store")

@@ -21,6 +21,7 @@ func TestPolicy(t *testing.T) {
 		{"descriptor", Descriptor, now.Add(30 * time.Second), "public, max-age=1", "public, max-age=1"},
 		{"descriptor at boundary", Descriptor, now.Add(400 * time.Millisecond), "public, max-age=0", "public, max-age=0"},
 		{"no-store", NoStore, now, "no-store", "no-store"},
+		{"static", Static, now, "public, max-age=60", "public, max-age=60"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

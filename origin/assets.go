@@ -20,10 +20,6 @@ import (
 //go:embed web
 var webFiles embed.FS
 
-// assetMaxAge is the browser and edge TTL of the static files. They change
-// only with a deploy; the ETag makes a revalidation after expiry cheap.
-const assetMaxAge = "60"
-
 // contentSecurityPolicy is the dashboard's CSP: scripts, styles and images
 // only from this origin, no inline code (Trusted Types enforced), but
 // connections anywhere so that ?origin= can point at another marquee.
@@ -78,10 +74,8 @@ func loadAssets(fsys fs.FS) map[string]*asset {
 // ETag (http.ServeContent answers If-None-Match with 304, and HEAD).
 func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
 	h := w.Header()
-	cdn.Common(h)
+	s.policy.Set(h, cdn.Static, time.Time{}, time.Time{})
 	h.Set("Content-Type", a.ctype)
-	h.Set("Cache-Control", "public, max-age="+assetMaxAge)
-	h.Set("CDN-Cache-Control", "public, max-age="+assetMaxAge)
 	h.Set("ETag", a.etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }

@@ -18,11 +18,11 @@ import (
 )
 
 // newTestServer runs an origin over a hub fed directly (no NATS: package
-// origin never talks to NATS), with 2 s segments.
+// origin never talks to NATS), with 10 s segments.
 func newTestServer(t *testing.T, cfg Config) (*Server, *segmenter.Hub, *httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	scfg := segmenter.Defaults()
-	scfg.SegmentLength = 2 * time.Second
+	scfg.SegmentLength = 10 * time.Second
 	scfg.Keepalive = time.Second
 	reg := prometheus.NewRegistry()
 	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, segmenter.NewMetrics(reg), nil)
@@ -143,6 +143,10 @@ func TestDrainSpreadsStreams(t *testing.T) {
 	cfg.DrainBatches = 4
 	s, hub, ts, reg := newTestServer(t, cfg)
 	f, _ := hub.Feed("prices")
+	if left := time.Until(f.Current().End); left < 3*time.Second {
+		time.Sleep(left + 50*time.Millisecond) // keep the boundary out of the test
+	}
+	waitFor(t, func() bool { return time.Until(f.Current().End) > 3*time.Second })
 	url := fmt.Sprintf("%s/v1/feeds/prices/segments/%d", ts.URL, f.Current().N)
 	results := make(chan error, 8)
 	for range 8 {

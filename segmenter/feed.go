@@ -156,6 +156,16 @@ func (f *Feed) rotateLocked(now time.Time) {
 	f.rotated = make(chan struct{})
 }
 
+// loaded ends a replay of stored state: the replay folded only the last
+// message per subject (and wrote no frame for deletes of absent keys), so
+// the history cannot resume a viewer from an id before it. Raising the
+// floor sends such viewers a snapshot instead of a partial run.
+func (f *Feed) loaded() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hist.floor = max(f.hist.floor, f.seq)
+}
+
 func (f *Feed) abort() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

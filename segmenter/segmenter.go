@@ -72,6 +72,7 @@ func (h *Hub) SetLive(live bool) {
 	now := h.clock.Now()
 	fs, _ := h.all()
 	for _, f := range fs {
+		f.loaded()
 		f.tick(now)
 	}
 	h.mu.Lock()

@@ -92,6 +92,12 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 		return fmt.Errorf("nats: %w", err)
 	}
 	defer nc.Close()
+	demo := embedded != nil && natsCfg.Demo.Enabled
+	if demo && natsCfg.JetStream {
+		if err := feed.ResetDemoScores(ctx, nc, natsCfg); err != nil {
+			log.Warn("demo: could not reset stored games", "err", err)
+		}
+	}
 	src, err := feed.NewSource(natsCfg, nc, hub, log, fm)
 	if err != nil {
 		return err
@@ -132,7 +138,7 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 		hub.SetLive(true)
 		log.Info("state loaded; segments open", "feeds", len(hub.Feeds()))
 	})
-	if embedded != nil && natsCfg.Demo.Enabled {
+	if demo {
 		demo := feed.NewDemo(natsCfg.Demo, nc, log)
 		wg.Go(func() { demo.Run(bg) })
 	}
