@@ -163,3 +163,44 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoRestartKeepsGamesFresh: a second start on the same store shows
+// the demo's current games only, not the previous run's as well.
+func TestDemoRestartKeepsGamesFresh(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		addrs := make(chan string, 1)
+		done := make(chan error, 1)
+		env := []string{"MARQUEE_ADDR=127.0.0.1:0", "MARQUEE_ADMIN_ADDR=", "MARQUEE_DATA_DIR=" + dir,
+			"MARQUEE_DRAIN_DELAY=0s", "MARQUEE_LOG_LEVEL=error", fmt.Sprintf("MARQUEE_DEMO_SEED=%d", i+1)}
+		go func() { done <- run(ctx, env, io.Discard, func(pub, _ string) { addrs <- pub }) }()
+		var base string
+		select {
+		case a := <-addrs:
+			base = "http://" + a
+		case err := <-done:
+			t.Fatalf("run %d: %v", i, err)
+		}
+		var snap struct{ Entries map[string]json.RawMessage }
+		deadline := time.Now().Add(20 * time.Second)
+		for len(snap.Entries) < 6 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			snap.Entries = nil
+			resp, err := http.Get(base + "/v1/feeds/scores/snapshot")
+			if err == nil {
+				json.NewDecoder(resp.Body).Decode(&snap)
+				resp.Body.Close()
+			}
+		}
+		// The demo keeps 8 games (one may be between a final and the
+		// next kick-off); the previous run's games would add up to 8 more.
+		if got := len(snap.Entries); got < 6 || got > 8 {
+			t.Errorf("run %d: %d games, want 6 to 8", i, got)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+}
