@@ -80,6 +80,11 @@ type ProbeConfig struct {
 	// BufferThreshold is the delivery delay above which a response counts
 	// as buffered. Default a quarter of a segment, within [500ms, 5s].
 	BufferThreshold time.Duration
+	// PartSlack (parts mode) is how long after its part ended (or after
+	// the request, if later) a part may arrive and still count as live; the
+	// edge is late when more than half the parts exceed it. Default half a
+	// part, within [250ms, 2s].
+	PartSlack time.Duration
 	// Header is added to every request (e.g. to reach a staging edge).
 	Header http.Header
 	// Client makes the requests. Default: a client of its own that keeps
@@ -100,6 +105,14 @@ type FeedInfo struct {
 	SegmentStart  int64   `json:"segment_start"`
 	SegmentEnd    int64   `json:"segment_end"`
 	ServerTime    int64   `json:"server_time"`
+	Mode          string  `json:"mode"` // the mode the origin tells clients to use
+
+	// Parts mode (absent from origins that predate it).
+	PartLength float64 `json:"part_length"` // seconds
+	Parts      int     `json:"parts"`       // parts per segment
+	Part       int     `json:"part"`        // part in progress of Segment
+	PartURL    string  `json:"part_url"`    // template: {n} segment, {k} part
+	UptoURL    string  `json:"upto_url"`    // template: {n} segment, {k} part
 }
 
 // segLen returns the segment length.
@@ -242,57 +255,15 @@ func round(d time.Duration) time.Duration {
 // descriptor); a failing edge is a result with Pass false. It ends when every
 // viewer has watched its last segment or ctx is done.
 func Probe(ctx context.Context, cfg ProbeConfig) (*ProbeResult, error) {
-	if cfg.Viewers == 0 {
-		cfg.Viewers = DefaultProbeViewers
-	}
-	if cfg.Viewers < 1 || cfg.Viewers > maxProbeViewers {
-		return nil, fmt.Errorf("probe: viewers must be between 1 and %d, got %d", maxProbeViewers, cfg.Viewers)
-	}
-	if cfg.Follow < 0 {
-		return nil, fmt.Errorf("probe: follow must not be negative, got %d", cfg.Follow)
-	}
-	if cfg.MinCollapseRatio <= 0 {
-		cfg.MinCollapseRatio = DefaultMinCollapseRatio
-	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
-	}
-	base, err := url.Parse(strings.TrimRight(cfg.Base, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("probe: base URL must be http(s)://host[:port], got %q", cfg.Base)
-	}
-	client := cfg.Client
-	if client == nil {
-		client = newProbeClient(cfg.Viewers)
-		defer client.CloseIdleConnections()
-	}
-	p := &prober{cfg: cfg, base: base, client: client}
-	if p.cfg.Feed == "" {
-		if p.cfg.Feed, err = p.firstFeed(ctx); err != nil {
-			return nil, err
-		}
-	}
-	d, bound, err := p.descriptor(ctx)
+	p, bound, err := newProber(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	// Schedule on the local clock unless it is clearly off: the bound is up
-	// to the descriptor's max-age (1s) plus a round trip below the truth.
-	p.desc = d
-	if bound < -2*time.Second || bound > 2*time.Second {
-		p.offset = bound + 500*time.Millisecond
-	}
+	defer p.close()
+	cfg = p.cfg
+	d := p.desc
 	offset := p.offset
 	D := d.segLen()
-	if D <= 0 {
-		return nil, fmt.Errorf("probe: descriptor has no segment length")
-	}
-	if p.cfg.Stagger <= 0 {
-		p.cfg.Stagger = D / 2
-	}
-	if p.cfg.BufferThreshold <= 0 {
-		p.cfg.BufferThreshold = min(max(D/4, 500*time.Millisecond), 5*time.Second)
-	}
 	start := time.Now()
 	p.start = start
 	p.first = p.index(start)
@@ -305,14 +276,7 @@ func Probe(ctx context.Context, cfg ProbeConfig) (*ProbeResult, error) {
 	ctx, cancel := context.WithDeadline(ctx, lastEnd.Add(D+15*time.Second))
 	defer cancel()
 
-	joins := make([]time.Duration, p.cfg.Viewers)
-	for i := range joins {
-		if p.cfg.Random {
-			joins[i] = time.Duration(rand.Int64N(int64(p.cfg.Stagger)))
-		} else {
-			joins[i] = p.cfg.Stagger * time.Duration(i) / time.Duration(p.cfg.Viewers)
-		}
-	}
+	joins := p.joins()
 	var wg sync.WaitGroup
 	results := make([][]Observation, p.cfg.Viewers)
 	fails := make([]string, p.cfg.Viewers)
@@ -343,6 +307,86 @@ func Probe(ctx context.Context, cfg ProbeConfig) (*ProbeResult, error) {
 	return res, nil
 }
 
+// newProber validates cfg, fills in its defaults and fetches the feed
+// descriptor. It returns the prober and a lower bound of the clock offset
+// (see descriptor). The caller must call close.
+func newProber(ctx context.Context, cfg ProbeConfig) (*prober, time.Duration, error) {
+	if cfg.Viewers == 0 {
+		cfg.Viewers = DefaultProbeViewers
+	}
+	if cfg.Viewers < 1 || cfg.Viewers > maxProbeViewers {
+		return nil, 0, fmt.Errorf("probe: viewers must be between 1 and %d, got %d", maxProbeViewers, cfg.Viewers)
+	}
+	if cfg.Follow < 0 {
+		return nil, 0, fmt.Errorf("probe: follow must not be negative, got %d", cfg.Follow)
+	}
+	if cfg.MinCollapseRatio <= 0 {
+		cfg.MinCollapseRatio = DefaultMinCollapseRatio
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.Base, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, 0, fmt.Errorf("probe: base URL must be http(s)://host[:port], got %q", cfg.Base)
+	}
+	p := &prober{cfg: cfg, base: base, client: cfg.Client}
+	if p.client == nil {
+		p.client = newProbeClient(cfg.Viewers)
+		p.ownClient = true
+	}
+	if p.cfg.Feed == "" {
+		if p.cfg.Feed, err = p.firstFeed(ctx); err != nil {
+			p.close()
+			return nil, 0, err
+		}
+	}
+	d, bound, err := p.descriptor(ctx)
+	if err != nil {
+		p.close()
+		return nil, 0, err
+	}
+	// Schedule on the local clock unless it is clearly off: the bound is up
+	// to the descriptor's max-age (1s) plus a round trip below the truth.
+	p.desc = d
+	if bound < -2*time.Second || bound > 2*time.Second {
+		p.offset = bound + 500*time.Millisecond
+	}
+	D := d.segLen()
+	if D <= 0 {
+		p.close()
+		return nil, 0, fmt.Errorf("probe: descriptor has no segment length")
+	}
+	if p.cfg.Stagger <= 0 {
+		p.cfg.Stagger = D / 2
+	}
+	if p.cfg.BufferThreshold <= 0 {
+		p.cfg.BufferThreshold = min(max(D/4, 500*time.Millisecond), 5*time.Second)
+	}
+	return p, bound, nil
+}
+
+// close releases the connections of a client the prober made itself.
+func (p *prober) close() {
+	if p.ownClient {
+		p.client.CloseIdleConnections()
+	}
+}
+
+// joins returns when each viewer joins, after the start: evenly spaced
+// over the stagger window, or at random moments within it.
+func (p *prober) joins() []time.Duration {
+	joins := make([]time.Duration, p.cfg.Viewers)
+	for i := range joins {
+		if p.cfg.Random {
+			joins[i] = time.Duration(rand.Int64N(int64(p.cfg.Stagger)))
+		} else {
+			joins[i] = p.cfg.Stagger * time.Duration(i) / time.Duration(p.cfg.Viewers)
+		}
+	}
+	return joins
+}
+
 // newProbeClient returns an HTTP client with one connection per viewer and
 // no automatic decompression (the probe wants to see Content-Encoding).
 func newProbeClient(viewers int) *http.Client {
@@ -360,14 +404,15 @@ func newProbeClient(viewers int) *http.Client {
 }
 
 type prober struct {
-	cfg    ProbeConfig
-	base   *url.URL
-	client *http.Client
-	desc   FeedInfo
-	offset time.Duration // for scheduling joins; measurements use calibrateOffset
-	start  time.Time
-	first  int64
-	last   int64
+	cfg       ProbeConfig
+	base      *url.URL
+	client    *http.Client
+	ownClient bool // client was made by newProber: close its connections at the end
+	desc      FeedInfo
+	offset    time.Duration // for scheduling joins; measurements use calibrateOffset
+	start     time.Time
+	first     int64
+	last      int64
 }
 
 // index returns the segment in progress at local time t.
@@ -481,6 +526,26 @@ func (p *prober) viewer(ctx context.Context, i int) ([]Observation, string) {
 	return obs, ""
 }
 
+// request returns the headers and URL viewer i (of the given variant) sends
+// for path: what EventSource sends, plus the variant's noise.
+func (p *prober) request(i int, variant, path string) (http.Header, string) {
+	h := http.Header{
+		"Accept":          {"text/event-stream"},
+		"Cache-Control":   {"no-cache"},
+		"Accept-Encoding": {"gzip, deflate, br"},
+	}
+	u := p.resolve(path)
+	switch variant {
+	case VariantCookie:
+		h.Set("Cookie", "session=viewer"+strconv.Itoa(i)+"; theme=dark")
+	case VariantLastEventID:
+		h.Set("Last-Event-ID", strconv.Itoa(1000+i))
+	case VariantQuery:
+		u += "?cb=" + strconv.Itoa(i) + "&t=" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	}
+	return h, u
+}
+
 // segmentOf parses the segment index at the end of a segment URL.
 func segmentOf(path string) (int64, bool) {
 	i := strings.LastIndexByte(path, '/')
@@ -491,20 +556,7 @@ func segmentOf(path string) (int64, bool) {
 // watch reads one segment response.
 func (p *prober) watch(ctx context.Context, i int, n int64, path string) Observation {
 	o := Observation{Viewer: i, Variant: p.variant(i), Segment: n}
-	h := http.Header{
-		"Accept":          {"text/event-stream"},
-		"Cache-Control":   {"no-cache"},
-		"Accept-Encoding": {"gzip, deflate, br"},
-	}
-	u := p.resolve(path)
-	switch o.Variant {
-	case VariantCookie:
-		h.Set("Cookie", "session=viewer"+strconv.Itoa(i)+"; theme=dark")
-	case VariantLastEventID:
-		h.Set("Last-Event-ID", strconv.Itoa(1000+i))
-	case VariantQuery:
-		u += "?cb=" + strconv.Itoa(i) + "&t=" + strconv.FormatInt(time.Now().UnixMilli(), 10)
-	}
+	h, u := p.request(i, o.Variant, path)
 	o.Requested = time.Now()
 	resp, err := p.get(ctx, u, h)
 	if err != nil {
@@ -725,19 +777,7 @@ func (r *ProbeResult) analyse() {
 		if o.Status == 0 {
 			continue
 		}
-		for _, name := range headersReported {
-			v := strings.Join(o.Header.Values(name), ", ")
-			if name == "Age" && v != "" {
-				v = "present"
-			}
-			if v == "" {
-				v = "(absent)"
-			}
-			if r.Headers[name] == nil {
-				r.Headers[name] = map[string]int{}
-			}
-			r.Headers[name][v]++
-		}
+		countHeaders(r.Headers, o.Header)
 		if o.Status != http.StatusOK || o.FirstByte.IsZero() {
 			continue
 		}

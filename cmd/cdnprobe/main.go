@@ -1,19 +1,33 @@
 // Command cdnprobe checks that a CDN edge in front of marquee does what
-// marquee needs: it collapses all viewers of a segment into one origin
-// response, and it streams that response to every viewer as it is written
-// instead of buffering it until the segment ends.
+// marquee needs, and says which delivery mode suits it: stream mode where
+// the edge collapses all viewers of a segment into one origin response and
+// streams it to every viewer as it is written, parts mode where the edge
+// collapses but buffers cacheable responses (Cloudflare documents that it
+// does).
 //
 //	cdnprobe [flags] <edge-base-url> [feed]
 //	cdnprobe https://live.example.com scores
+//	cdnprobe -mode stream https://live.example.com scores
 //
-// It opens -viewers viewers (default 50) through the edge at staggered
-// moments, each following segments the way marquee's browser client does,
-// and reports per segment how many distinct origin responses
-// (Marquee-Response-Id) the viewers shared, whether bytes arrived
-// progressively, late joiners' time to snapshot, heartbeat and hand-over
-// gaps, and the cache headers the edge returned. The last line is the
-// verdict; the exit status is 0 for PASS, 1 for FAIL and 2 when the probe
-// could not run.
+// With -mode auto (the default) it runs both probes at once, -viewers each:
+// stream-mode viewers follow segments the way marquee's browser client does,
+// parts-mode viewers read the descriptor, then upto/{k} of the part in
+// progress and every following part. It reports, per segment, how many
+// distinct origin responses (Marquee-Response-Id) the viewers of a segment
+// or of a part shared, whether bytes arrived progressively, late joiners'
+// time to snapshot, heartbeat and hand-over gaps, whether held parts arrived
+// promptly, publish-to-viewer latency, whether every parts-mode viewer
+// applied every update exactly once, and the cache headers the edge
+// returned. It ends with the recommendation, the MARQUEE_CLIENT_MODE to set
+// and the verdict:
+//
+//	RECOMMEND: parts (edge buffers cacheable responses; parts collapse 50→1 per part, median part latency 0.52 s)
+//	MARQUEE_CLIENT_MODE=parts
+//	VERDICT: PASS parts mode works through this edge; stream mode does not
+//
+// The last line is the verdict; the exit status is 0 for PASS (auto: at
+// least one mode works; stream or parts: that mode works), 1 for FAIL and 2
+// when the probe could not run.
 package main
 
 import (
@@ -26,6 +40,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,7 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: cdnprobe [flags] <edge-base-url> [feed]\n\n"+
 			"Checks that a CDN edge collapses marquee viewers into one origin response per\n"+
-			"segment and streams it. Exit status: 0 PASS, 1 FAIL, 2 could not run.\n\nflags:\n")
+			"segment (stream mode) or per part (parts mode) and says which mode suits it.\n"+
+			"Exit status: 0 PASS, 1 FAIL, 2 could not run.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	viewers := fs.Int("viewers", cdn.DefaultProbeViewers, "number of viewers")
@@ -76,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	noise := fs.Bool("noise", true, "mix in requests with cookies, Last-Event-ID and query strings, as real viewers send")
 	ratio := fs.Float64("min-ratio", cdn.DefaultMinCollapseRatio, "fewest viewers per origin response that counts as collapsing")
 	threshold := fs.Duration("buffer-threshold", 0, "delivery delay that counts as buffering (default: a quarter segment, 0.5s..5s)")
+	slack := fs.Duration("part-slack", 0, "parts mode: how late after its part ended a held part may arrive (default: half a part, 250ms..2s)")
+	mode := fs.String("mode", "auto", "auto (probe both modes and recommend one; PASS if either works), stream or parts")
 	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "log progress to stderr")
 	hdr := headerFlag{}
@@ -85,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		fs.Usage()
+		return exitUsage
+	}
+	if *mode != "auto" && *mode != "stream" && *mode != "parts" {
+		fmt.Fprintf(stderr, "cdnprobe: -mode must be auto, stream or parts, got %q\n", *mode)
 		return exitUsage
 	}
 	cfg := cdn.ProbeConfig{
@@ -97,6 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Noise:            *noise,
 		MinCollapseRatio: *ratio,
 		BufferThreshold:  *threshold,
+		PartSlack:        *slack,
 		Header:           http.Header(hdr),
 	}
 	if *verbose {
@@ -104,17 +127,66 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, err := cdn.Probe(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "cdnprobe:", err)
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return exitFail
+	switch *mode {
+	case "stream":
+		res, err := cdn.Probe(ctx, cfg)
+		if err != nil {
+			return probeError(stderr, err)
 		}
-		return exitUsage
+		res.WriteReport(stdout)
+		return status(res.Pass)
+	case "parts":
+		res, err := cdn.ProbeParts(ctx, cfg)
+		if err != nil {
+			return probeError(stderr, err)
+		}
+		res.WriteReport(stdout)
+		return status(res.Pass)
 	}
-	res.WriteReport(stdout)
-	if !res.Pass {
+	// auto: both probes at once, then the recommendation.
+	var (
+		stream          *cdn.ProbeResult
+		parts           *cdn.PartsResult
+		streamErr, pErr error
+		wg              sync.WaitGroup
+	)
+	wg.Go(func() { stream, streamErr = cdn.Probe(ctx, cfg) })
+	wg.Go(func() { parts, pErr = cdn.ProbeParts(ctx, cfg) })
+	wg.Wait()
+	if streamErr != nil && pErr != nil {
+		return probeError(stderr, streamErr)
+	}
+	fmt.Fprintf(stdout, "== stream mode ==\n")
+	if stream != nil {
+		stream.WriteReport(stdout)
+	} else {
+		fmt.Fprintf(stdout, "could not probe: %v\n", streamErr)
+	}
+	fmt.Fprintf(stdout, "\n== parts mode ==\n")
+	if parts != nil {
+		parts.WriteReport(stdout)
+	} else {
+		fmt.Fprintf(stdout, "could not probe: %v\n", pErr)
+	}
+	fmt.Fprintf(stdout, "\n== recommendation ==\n")
+	rec := cdn.Recommend(stream, streamErr, parts, pErr)
+	rec.WriteReport(stdout)
+	return status(rec.Pass)
+}
+
+// probeError reports a probe that could not run and returns the exit
+// status: FAIL when it was cut short, could-not-run otherwise.
+func probeError(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "cdnprobe:", err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return exitFail
 	}
-	return exitPass
+	return exitUsage
+}
+
+func status(pass bool) int {
+	if pass {
+		return exitPass
+	}
+	return exitFail
 }

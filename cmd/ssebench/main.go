@@ -1,10 +1,13 @@
 // Command ssebench is a load generator and latency meter for marquee: it
 // opens many viewers against an origin or an edge, follows segments the way
-// marquee's browser client does (stream mode) or holds direct-mode streams,
-// and reports how many were connected, time to first byte, publish-to-receive
-// latency of updates, hand-over gaps, bytes and errors.
+// marquee's browser client does (stream mode), follows parts (parts mode:
+// the descriptor, upto/{k} of the part in progress, then parts/{k+1}, … one
+// request outstanding, across segment boundaries) or holds direct-mode
+// streams, and reports how many were connected, time to first byte,
+// publish-to-receive latency of updates, hand-over gaps, bytes and errors.
 //
 //	ssebench -url http://127.0.0.1:6081 -feed prices -viewers 1000 -duration 60s -ramp 10s
+//	ssebench -url http://127.0.0.1:6081 -feed prices -viewers 1000 -mode parts
 //
 // It is bounded: it stops by itself after -duration (viewers join evenly
 // over -ramp within it) and never opens more than -viewers streams at once.
@@ -73,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.viewers, "viewers", 100, "number of concurrent viewers")
 	fs.DurationVar(&c.duration, "duration", 30*time.Second, "total run time, ramp included; it then stops")
 	fs.DurationVar(&c.ramp, "ramp", 5*time.Second, "viewers join evenly over this time")
-	fs.StringVar(&c.mode, "mode", "stream", "stream (segments, following next events) or direct (/events)")
+	fs.StringVar(&c.mode, "mode", "stream", "stream (segments, following next events), parts (upto/{k}, then parts/{k+1}, …) or direct (/events)")
 	local := fs.String("local-addrs", "", "source addresses to spread connections over: a range 127.0.0.1-127.0.0.20 or a comma list")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -94,8 +97,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-duration must be between 0 and 24h, got %s", c.duration)
 	case c.ramp < 0 || c.ramp >= c.duration:
 		return c, fmt.Errorf("-ramp must be at least 0 and shorter than -duration, got %s", c.ramp)
-	case c.mode != "stream" && c.mode != "direct":
-		return c, fmt.Errorf("-mode must be stream or direct, got %q", c.mode)
+	case c.mode != "stream" && c.mode != "parts" && c.mode != "direct":
+		return c, fmt.Errorf("-mode must be stream, parts or direct, got %q", c.mode)
 	}
 	if c.localAddrs, err = parseAddrs(*local); err != nil {
 		return c, fmt.Errorf("-local-addrs: %w", err)
@@ -150,6 +153,7 @@ type Report struct {
 	EndConnected  int64    `json:"end_connected"`
 	Requests      int64    `json:"requests"`
 	Segments      int64    `json:"segments_completed"`
+	Parts         int64    `json:"parts_completed"`
 	Events        int64    `json:"events"`
 	Updates       int64    `json:"updates"`
 	Keepalives    int64    `json:"keepalives"`
@@ -189,9 +193,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			case <-ctx.Done():
 				return
 			}
-			if cfg.mode == "direct" {
+			switch cfg.mode {
+			case "direct":
 				b.direct(ctx)
-			} else {
+			case "parts":
+				b.parts(ctx)
+			default:
 				b.stream(ctx)
 			}
 		})
@@ -207,8 +214,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ssebench %s feed %s mode %s: %d viewers for %s\n", r.URL, r.Feed, r.Mode, r.Viewers, time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  connected:   peak %d, at end %d\n", r.PeakConnected, r.EndConnected)
-	fmt.Fprintf(stdout, "  requests:    %d (segments completed %d)\n", r.Requests, r.Segments)
-	fmt.Fprintf(stdout, "  ttfb:        p50 %.1fms, p99 %.1fms (first request of each viewer)\n", r.TTFBP50, r.TTFBP99)
+	switch cfg.mode {
+	case "parts":
+		fmt.Fprintf(stdout, "  requests:    %d (parts completed %d, segments completed %d)\n", r.Requests, r.Parts, r.Segments)
+		fmt.Fprintf(stdout, "  ttfb:        p50 %.1fms, p99 %.1fms (join to the first byte of upto/{k}, held until the part ends)\n", r.TTFBP50, r.TTFBP99)
+	default:
+		fmt.Fprintf(stdout, "  requests:    %d (segments completed %d)\n", r.Requests, r.Segments)
+		fmt.Fprintf(stdout, "  ttfb:        p50 %.1fms, p99 %.1fms (first request of each viewer)\n", r.TTFBP50, r.TTFBP99)
+	}
 	if cfg.mode == "stream" {
 		fmt.Fprintf(stdout, "  hand-over:   p50 %.1fms, p99 %.1fms (end of a segment to first byte of the next)\n", r.HandoverP50, r.HandoverP99)
 	}
@@ -227,8 +240,11 @@ type bench struct {
 	urlBase string // segment URL without its index
 	offset  time.Duration
 
+	desc descriptor // as describe fetched it
+
 	connected, peak                     atomic.Int64
 	requests, segments, events, updates atomic.Int64
+	partsDone                           atomic.Int64
 	keepalives, bytes                   atomic.Int64
 	ttfb, handover, latency             *histogram
 
@@ -312,11 +328,7 @@ func (b *bench) describe(ctx context.Context) error {
 		}
 		b.cfg.feed = list.Feeds[0].Feed
 	}
-	var d struct {
-		SegmentLength float64 `json:"segment_length"`
-		URL           string  `json:"url"`
-		ServerTime    int64   `json:"server_time"`
-	}
+	var d descriptor
 	if err := getJSON("/v1/feeds/"+url.PathEscape(b.cfg.feed), &d); err != nil {
 		return err
 	}
@@ -324,6 +336,10 @@ func (b *bench) describe(ctx context.Context) error {
 	if d.SegmentLength <= 0 || i < 0 {
 		return fmt.Errorf("feed %s: descriptor without segment length or URL", b.cfg.feed)
 	}
+	if b.cfg.mode == "parts" && (d.Parts < 1 || !strings.Contains(d.PartURL, "{k}") || !strings.Contains(d.UptoURL, "{k}")) {
+		return fmt.Errorf("feed %s: the descriptor offers no parts mode", b.cfg.feed)
+	}
+	b.desc = d
 	b.segLen = time.Duration(d.SegmentLength * float64(time.Second))
 	b.urlBase = d.URL[:i+1]
 	// The local clock unless it is clearly off (the descriptor may be up to
@@ -332,6 +348,18 @@ func (b *bench) describe(ctx context.Context) error {
 		b.offset = off + 500*time.Millisecond
 	}
 	return nil
+}
+
+// descriptor is the part of the feed descriptor ssebench uses.
+type descriptor struct {
+	SegmentLength float64 `json:"segment_length"`
+	URL           string  `json:"url"`
+	ServerTime    int64   `json:"server_time"`
+	Segment       int64   `json:"segment"`
+	Parts         int     `json:"parts"`
+	Part          int     `json:"part"`
+	PartURL       string  `json:"part_url"`
+	UptoURL       string  `json:"upto_url"`
 }
 
 func (b *bench) current() int64 {
@@ -399,6 +427,97 @@ func (b *bench) stream(ctx context.Context) {
 		default:
 			b.segments.Add(1)
 			path = next
+		}
+	}
+}
+
+// parts is one parts-mode viewer, as marquee's client follows a feed behind
+// an edge that buffers: it reads the descriptor (cached at an edge), asks
+// for upto/{k} of the part in progress (the state so far, held until the
+// part ends), then parts/{k+1}, {k+2}, … and after a segment's last part
+// part 0 of the segment its next event names, one request outstanding,
+// until ctx ends. It never asks for a part beyond the one after the part it
+// has: an edge caches nothing but would hold a refusal for a while. After
+// an error it waits a retry interval and joins again.
+func (b *bench) parts(ctx context.Context) {
+	h := http.Header{"Accept": {"text/event-stream"}}
+	for ctx.Err() == nil {
+		joined := time.Now()
+		var d descriptor
+		resp, err := b.get(ctx, "/v1/feeds/"+url.PathEscape(b.cfg.feed), http.Header{"Accept": {"application/json"}})
+		if err == nil {
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("descriptor: status %d", resp.StatusCode)
+			} else {
+				err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&d)
+			}
+			resp.Body.Close()
+		}
+		if err == nil && (d.Parts != b.desc.Parts || d.Part < 0 || d.Part >= d.Parts) {
+			err = fmt.Errorf("descriptor: part %d of %d", d.Part, d.Parts)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				b.fail("descriptor")
+				b.retry(ctx)
+			}
+			continue
+		}
+		n, k, upto := d.Segment, d.Part, true
+		var closeConn func()
+		for ctx.Err() == nil {
+			tmpl := b.desc.PartURL
+			if upto {
+				tmpl = b.desc.UptoURL
+			}
+			path := strings.NewReplacer("{n}", strconv.FormatInt(n, 10), "{k}", strconv.Itoa(k)).Replace(tmpl)
+			resp, err := b.get(ctx, path, h)
+			if err != nil {
+				if ctx.Err() == nil {
+					b.fail("connect")
+				}
+				break
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				b.fail("status " + strconv.Itoa(resp.StatusCode))
+				break
+			}
+			first := upto
+			next, err := b.read(resp.Body, joined, func(at time.Time) {
+				if first {
+					b.ttfb.add(at.Sub(joined))
+				}
+			})
+			resp.Body.Close()
+			if err != nil {
+				if ctx.Err() == nil {
+					b.fail("read: " + errKind(err))
+				}
+				break
+			}
+			if closeConn == nil {
+				closeConn = b.open()
+			}
+			b.partsDone.Add(1)
+			upto = false
+			if k++; k < b.desc.Parts {
+				continue
+			}
+			i := strings.LastIndexByte(next, '/')
+			m, perr := strconv.ParseInt(next[i+1:], 10, 64)
+			if next == "" || perr != nil || m != n+1 {
+				b.fail("last part without next")
+				break
+			}
+			b.segments.Add(1)
+			n, k = m, 0
+		}
+		if closeConn != nil {
+			closeConn()
+		}
+		if ctx.Err() == nil {
+			b.retry(ctx)
 		}
 	}
 }
@@ -559,7 +678,7 @@ func (b *bench) report(elapsed time.Duration, endConnected int64) Report {
 	r := Report{
 		URL: b.cfg.base.String(), Feed: b.cfg.feed, Mode: b.cfg.mode, Viewers: b.cfg.viewers,
 		PeakConnected: b.peak.Load(), EndConnected: endConnected,
-		Requests: b.requests.Load(), Segments: b.segments.Load(), Events: b.events.Load(),
+		Requests: b.requests.Load(), Segments: b.segments.Load(), Parts: b.partsDone.Load(), Events: b.events.Load(),
 		Updates: b.updates.Load(), Keepalives: b.keepalives.Load(), Bytes: b.bytes.Load(),
 		TTFBP50: b.ttfb.quantileMs(0.5), TTFBP99: b.ttfb.quantileMs(0.99),
 		HandoverP50: b.handover.quantileMs(0.5), HandoverP99: b.handover.quantileMs(0.99),

@@ -20,7 +20,7 @@ func TestParseFlags(t *testing.T) {
 		{},
 		{"-url", "ftp://x"},
 		{"-url", "http://x", "-viewers", "0"},
-		{"-url", "http://x", "-mode", "parts"},
+		{"-url", "http://x", "-mode", "hls"},
 		{"-url", "http://x", "-duration", "5s", "-ramp", "5s"},
 		{"-url", "http://x", "-local-addrs", "127.0.0.9-127.0.0.1"},
 		{"-url", "http://x", "extra"},
@@ -76,12 +76,12 @@ func TestHistogram(t *testing.T) {
 	}
 }
 
-// TestRun runs ssebench against a real origin (2 s segments) in both modes
-// while updates are published: every viewer connects, follows segments, and
-// receives updates; the run stops by itself.
+// TestRun runs ssebench against a real origin (2 s segments, 500 ms parts)
+// in each mode while updates are published: every viewer connects, follows
+// segments (or parts), and receives updates; the run stops by itself.
 func TestRun(t *testing.T) {
 	n := testenv.StartNATS(t)
-	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 2 * time.Second})
+	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 2 * time.Second, PartLength: 500 * time.Millisecond})
 	n.Publish("feeds.scores.init", `{"x":0}`)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if _, ok := o.Hub.Feed("scores"); !ok {
@@ -97,7 +97,7 @@ func TestRun(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	for _, mode := range []string{"stream", "direct"} {
+	for _, mode := range []string{"stream", "parts", "direct"} {
 		t.Run(mode, func(t *testing.T) {
 			var out bytes.Buffer
 			args := []string{"-url", o.URL, "-viewers", "20", "-duration", "5s", "-ramp", "500ms", "-mode", mode, "-json", "-local-addrs", "127.0.0.1-127.0.0.2"}
@@ -118,6 +118,11 @@ func TestRun(t *testing.T) {
 			}
 			if mode == "stream" && r.Segments < 20 {
 				t.Errorf("only %d segments completed by 20 viewers in 5s of 2s segments", r.Segments)
+			}
+			// Parts mode: each viewer joins within 500ms and then completes
+			// a part every 500ms (upto included) until the 5s are up.
+			if mode == "parts" && (r.Parts < 20*7 || r.Segments < 20) {
+				t.Errorf("only %d parts and %d segments completed by 20 viewers in 5s of 500ms parts", r.Parts, r.Segments)
 			}
 		})
 	}

@@ -37,6 +37,15 @@ type browser struct {
 	exceptions []string   // uncaught exceptions in the page
 	csp        []string   // Content-Security-Policy violations
 	sources    []string   // EventSource request URLs, in order
+	fetches    []*fetched // fetch() requests, in order
+	byID       map[network.RequestID]*fetched
+}
+
+// fetched is one fetch() request of the page.
+type fetched struct {
+	URL    string
+	Sent   time.Time // browser's wall clock
+	Status int64     // response status; 0: no response (yet, or failed)
 }
 
 // startBrowser starts Chromium with a fresh profile. It is stopped at test
@@ -45,7 +54,7 @@ type browser struct {
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := testenv.NeedProgram(t, "chromium", "chromium-browser")
-	b := &browser{t: t}
+	b := &browser{t: t, byID: map[network.RequestID]*fetched{}}
 	t.Cleanup(b.report) // runs last
 	// Not t.TempDir: Chromium's helpers may still write to the profile for
 	// a moment after the browser exits, so removal retries.
@@ -109,8 +118,20 @@ func (b *browser) listen(ev any) {
 			b.csp = append(b.csp, line)
 		}
 	case *network.EventRequestWillBeSent:
-		if e.Type == network.ResourceTypeEventSource {
+		switch e.Type {
+		case network.ResourceTypeEventSource:
 			b.sources = append(b.sources, e.Request.URL)
+		case network.ResourceTypeFetch:
+			f := &fetched{URL: e.Request.URL}
+			if e.WallTime != nil {
+				f.Sent = e.WallTime.Time()
+			}
+			b.fetches = append(b.fetches, f)
+			b.byID[e.RequestID] = f
+		}
+	case *network.EventResponseReceived:
+		if f := b.byID[e.RequestID]; f != nil && e.Response != nil {
+			f.Status = e.Response.Status
 		}
 	}
 }
@@ -139,6 +160,17 @@ func (b *browser) eventSources() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.sources...)
+}
+
+// fetchRequests returns the fetch() requests the page made so far.
+func (b *browser) fetchRequests() []fetched {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]fetched, len(b.fetches))
+	for i, f := range b.fetches {
+		out[i] = *f
+	}
+	return out
 }
 
 // run runs actions on the tab with a time limit.

@@ -26,8 +26,9 @@ func buildCommand(t *testing.T, name string) string {
 	return out
 }
 
-// TestCdnprobe runs the cdnprobe command, 50 viewers each, against three
-// targets on one origin at once: the Varnish edge with marquee.vcl (PASS),
+// TestCdnprobe runs the cdnprobe command in stream mode (-mode stream, the
+// exit status of stream mode alone), 50 viewers each, against three targets
+// on one origin at once: the Varnish edge with marquee.vcl (PASS),
 // the same edge with marquee-buffered.vcl (FAIL: it collapses but buffers),
 // and the bare origin (FAIL: no collapsing).
 func TestCdnprobe(t *testing.T) {
@@ -62,7 +63,7 @@ func TestCdnprobe(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			cmd := exec.CommandContext(ctx, bin, "-viewers", "50", tc.base, "scores")
+			cmd := exec.CommandContext(ctx, bin, "-mode", "stream", "-viewers", "50", tc.base, "scores")
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {

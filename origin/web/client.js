@@ -6,15 +6,19 @@
 //     onUpdate(key, value, prev, u) {}, // one update applied; value null: key deleted
 //     onStatus(status, info) {},        // "catching-up" | "live" | "reconnecting" | "offline"
 //     onDrop(seq, kind) {},             // a duplicate or old event was ignored
-//     mode: "stream",                   // or "direct" (no CDN): /v1/feeds/{feed}/events
+//     mode: "parts",                    // default: the descriptor's mode (else "stream")
 //   });
-//   feed.state; feed.seq; feed.status; feed.skew; feed.close();
+//   feed.state; feed.seq; feed.status; feed.skew; feed.mode; feed.close();
 //
 // State is the latest snapshot, then the updates whose seq is higher than
 // held; anything else is dropped, so nothing is applied twice. The core
 // below owns state, status and back-off; a transport only opens
 // connections and hands events to the sink. To add one, set
 // transports.name = (descriptor, sink) => ({ close() {} }).
+//
+// Modes: "stream" reads whole segments (edges that stream to late joiners),
+// "parts" reads them in parts (edges that buffer whole responses), "direct"
+// reads the uncached stream (no CDN).
 
 export const transports = {};
 
@@ -25,7 +29,7 @@ export function subscribe(base, feed, o = {}) {
   let t, timer, waiting, fails = 0, since = 0, closed = false;
 
   const sub = {
-    feed, mode: o.mode || "stream", state: new Map(), seq: 0, status: "", skew: 0,
+    feed, mode: o.mode, state: new Map(), seq: 0, status: "", skew: 0,
     close() {
       closed = true;
       clearTimeout(timer);
@@ -41,12 +45,16 @@ export function subscribe(base, feed, o = {}) {
       if (s == "live") fails = since = 0;
       if (!closed && s != sub.status) onStatus(sub.status = s, info);
     },
+    // An older snapshot (a rejoin mid-segment) is dropped, but the
+    // transport delivers: the updates after it bring the state forward.
     snapshot(d) {
-      if (d.seq < sub.seq) return onDrop(d.seq, "snapshot");
-      sub.state = new Map(Object.entries(d.entries || {}));
-      sub.seq = d.seq;
-      sub.time = d.time;
-      onState(sub.state, d);
+      if (d.seq < sub.seq) onDrop(d.seq, "snapshot");
+      else {
+        sub.state = new Map(Object.entries(d.entries || {}));
+        sub.seq = d.seq;
+        sub.time = d.time;
+        onState(sub.state, d);
+      }
       sink.status("live");
     },
     update(u) {
@@ -82,6 +90,7 @@ export function subscribe(base, feed, o = {}) {
       if (closed) return;
       sub.skew = d.server_time - (t0 + Date.now()) / 2;
       sub.descriptor = d;
+      sub.mode = o.mode || [d.mode, ...(d.modes || [])].find((m) => transports[m]) || "stream";
       const open = transports[sub.mode];
       if (!open) throw new Error("unknown mode " + sub.mode);
       sink.status("catching-up");
@@ -188,6 +197,64 @@ transports.direct = (d, sink) => {
     close() {
       ok = false;
       es.close();
+    },
+  };
+};
+
+// events parses a body of whole SSE events into [type, data] pairs. The
+// data carries seq, so "id:" and "retry:" are not needed; comments, events
+// without data and an event cut off at the end are dropped.
+function events(text) {
+  return text.replace(/\r\n?/g, "\n").split("\n\n").slice(0, -1).flatMap((e) => {
+    let type = "message", data = [];
+    for (const line of e.split("\n")) {
+      const [, f, v] = line.match(/^([^:]*):? ?(.*)/s);
+      if (f == "event") type = v;
+      else if (f == "data") data.push(v);
+    }
+    return data.length ? [[type, data.join("\n")]] : [];
+  });
+}
+
+// parts reads segments in parts, one request at a time: upto/{k} (the
+// snapshot and every update to the end of part k), then parts/{k+1}, ...
+// The origin holds a request for the part in progress until it ends, so
+// this never asks further ahead than that; the part with the "next" event
+// ends the segment. Finished parts never change: caches may keep them.
+transports.parts = (d, sink) => {
+  const ac = new AbortController();
+  const ms = d.part_length * 1e3;
+  let n = d.segment, k = d.part, url = d.upto_url, early = 0, closed;
+  (async () => {
+    for (;;) {
+      const part = n + "/" + k;
+      const timer = setTimeout(() => ac.abort(new Error("part " + part + " did not end")), 2 * ms + 15e3);
+      const r = await fetch(sink.abs(url.replace("{n}", n).replace("{k}", k)),
+        { cache: "default", credentials: "omit", mode: "cors", signal: ac.signal });
+      const body = await r.text();
+      clearTimeout(timer);
+      // 404: not started yet by the origin's clock; ask again a little later.
+      if (r.status == 404 && early++ < 4) await new Promise((f) => setTimeout(f, ms / 2));
+      else if (!r.ok) throw new Error("part " + part + ": HTTP " + r.status);
+      else {
+        early = 0;
+        url = d.part_url;
+        k++;
+        for (const [type, data] of events(body)) {
+          const x = JSON.parse(data);
+          if (closed) return;
+          if (type == "snapshot") sink.snapshot(x);
+          else if (type == "update") sink.update(x);
+          else if (type == "next") (n = x.segment), (k = 0);
+        }
+        if (k >= d.parts) throw new Error("segment " + n + " ended without next");
+      }
+    }
+  })().catch((e) => closed || sink.fail(e));
+  return {
+    close() {
+      closed = true;
+      ac.abort();
     },
   };
 };

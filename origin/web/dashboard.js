@@ -1,6 +1,7 @@
 // marquee public dashboard: every feed the origin lists, rendered with the
 // browser client. Query parameters: ?origin=<base URL of another marquee>
-// (cross-origin, no credentials) and ?mode=direct (no CDN).
+// (cross-origin, no credentials) and ?mode=stream|parts|direct (default: the
+// mode the origin's descriptor recommends).
 //
 // Prices ({symbol, price, ...}) get a ticker table, scores ({home, away,
 // home_score, away_score, ...}) a scoreboard, anything else a generic table.
@@ -13,7 +14,7 @@ const MARK_MS = 10e3; // how long a score change stays marked
 const SPARK = 40; // prices kept per sparkline
 
 const q = new URLSearchParams(location.search);
-const mode = q.get("mode") == "direct" ? "direct" : "stream";
+const mode = ["stream", "parts", "direct"].find((m) => m == q.get("mode")); // else the descriptor's
 const base = originParam(q.get("origin"));
 const main = document.getElementById("feeds");
 const summary = document.getElementById("summary");
@@ -32,7 +33,7 @@ window.__marquee = { views, dump, mode, base };
 function dump() {
   const out = {};
   for (const [name, v] of views)
-    out[name] = { ...stats[name], seq: v.sub.seq, status: v.sub.status, state: Object.fromEntries(v.sub.state) };
+    out[name] = { ...stats[name], mode: v.sub.mode, seq: v.sub.seq, status: v.sub.status, state: Object.fromEntries(v.sub.state) };
   return out;
 }
 
@@ -224,7 +225,7 @@ function addFeed(item) {
     el("span", { class: "state" }, "connecting"), el("span", { class: "age" }, ""));
   chips.append(chip);
   section.dataset.feed = name;
-  const stat = (stats[name] = { mode, applied: [], snapshots: [], segments: [], droppedUpdates: 0, droppedSnapshots: 0, statuses: [] });
+  const stat = (stats[name] = { applied: [], snapshots: [], segments: [], droppedUpdates: 0, droppedSnapshots: 0, statuses: [] });
   const v = {
     name, section, table, chip, kind: null, fields: [], rows: new Map(), baseline: new Map(), spark: new Map(),
     marks: new Map(), segment: null, lastEvent: 0,
@@ -367,12 +368,21 @@ function updateSummary() {
   summary.dataset.state = worst;
 }
 
+// about names the modes in use, known once the descriptors are read.
+function about() {
+  const modes = [...new Set([...views.values()].map((v) => v.sub.mode).filter(Boolean))].join(", ") || mode || "…";
+  const text = `Served by marquee · ${modes} mode${base ? " · origin " + base : ""}. Event age is the time since the newest event, corrected for clock skew.`;
+  const footer = document.getElementById("about");
+  if (footer.textContent != text) footer.textContent = text;
+}
+
 function tick() {
   const now = Date.now();
+  about();
   for (const v of views.values()) {
     const a = v.lastEvent ? now + v.sub.skew - v.lastEvent : NaN;
     v.chip.querySelector(".age").textContent = v.lastEvent ? " · " + age(a) : "";
-    v.chip.title = `event age ${age(a)}; mode ${mode}`;
+    v.chip.title = `event age ${age(a)}; mode ${v.sub.mode || "…"}`;
     v.kind?.tick?.(v, now);
     // The segment changed on the wall clock (direct mode, or a quiet
     // feed): the change column starts again from the current prices.
@@ -400,8 +410,7 @@ async function listFeeds() {
 }
 
 async function run() {
-  document.getElementById("about").textContent =
-    `Served by marquee · ${mode} mode${base ? " · origin " + base : ""}. Event age is the time since the newest event, corrected for clock skew.`;
+  about();
   for (;;) {
     const feeds = await listFeeds();
     for (const f of feeds) if (!views.has(f.feed)) addFeed(f);
