@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -59,15 +58,8 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 	reason := reasonComplete
 	defer func() { s.closeStream(st, modePart, reason) }()
 
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := st.context(r.Context())
 	defer cancel()
-	go func() {
-		select {
-		case <-st.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 
 	l, found := f.Segment(n)
 	if !found {

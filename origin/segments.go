@@ -52,17 +52,8 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 		s.writeError(w, r, httpError{Code: http.StatusGone, Msg: "segment " + strconv.FormatInt(n, 10) + " is no longer retained; current is " + strconv.FormatInt(cur, 10)})
 		return nil, false, false
 	case n == cur+1 && g.Start(n).Sub(now) <= s.cfg.EarlyHold:
-		ctx, cancel := context.WithCancel(r.Context())
+		ctx, cancel := st.context(r.Context())
 		defer cancel()
-		if st != nil {
-			go func() {
-				select {
-				case <-st.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-		}
 		l, err := f.WaitSegment(ctx, n)
 		if err != nil {
 			if errors.Is(err, segmenter.ErrClosed) || r.Context().Err() == nil {

@@ -43,6 +43,20 @@ type stream struct {
 	stop chan struct{} // closed by Drain
 }
 
+// context returns a child of parent that is also cancelled when Drain
+// stops the stream (for waits that do not select on stop themselves).
+func (st *stream) context(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-st.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // New returns a Server. ready reports whether the origin can serve current
 // state (NATS connected and state loaded); nil means always ready.
 func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *slog.Logger) *Server {

@@ -126,17 +126,10 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 		}
 	})
 	wg.Go(func() {
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for !src.Status().Loaded {
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-			}
+		if feed.WaitLoaded(bg, src) {
+			hub.SetLive(true)
+			log.Info("state loaded; segments open", "feeds", len(hub.Feeds()))
 		}
-		hub.SetLive(true)
-		log.Info("state loaded; segments open", "feeds", len(hub.Feeds()))
 	})
 	if demo {
 		demo := feed.NewDemo(natsCfg.Demo, nc, log)

@@ -209,24 +209,13 @@ func (o *Origin) start() {
 	hub.SetLive(false) // until the stored state is replayed
 	o.wg.Go(func() { hub.Run(ctx) })
 	o.wg.Go(func() { src.Run(ctx) })
-	o.wg.Go(func() { liveWhenLoaded(ctx, hub, src) })
+	o.wg.Go(func() {
+		if feed.WaitLoaded(ctx, src) {
+			hub.SetLive(true)
+		}
+	})
 	o.wg.Go(func() { o.http.Serve(ln) })
 	o.WaitReady()
-}
-
-// liveWhenLoaded opens the hub's segments once the source has loaded the
-// stored state (the same wiring as cmd/marquee).
-func liveWhenLoaded(ctx context.Context, hub *segmenter.Hub, src feed.Source) {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !src.Status().Loaded {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-	hub.SetLive(true)
 }
 
 // WaitReady waits until /readyz answers 200.
