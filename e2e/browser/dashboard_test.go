@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,16 +14,25 @@ import (
 	"time"
 
 	"marquee/internal/testenv"
+	"marquee/origin"
 )
 
 var feedNames = []string{"prices", "scores"}
 
-// setup starts NATS, an origin with 3 s segments, the initial state of both
-// demo feeds and a publisher of one update every 20 ms.
-func setup(t *testing.T) (*testenv.NATS, *testenv.Origin, *publisher) {
+// setup starts NATS, an origin with 3 s segments of 1 s parts that
+// recommends clientMode to clients ("" for the default), the initial state
+// of both demo feeds and a publisher of one update every 20 ms.
+func setup(t *testing.T, clientMode string) (*testenv.NATS, *testenv.Origin, *publisher) {
 	t.Helper()
 	n := testenv.StartNATS(t)
-	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 3 * time.Second})
+	opts := testenv.Options{SegmentLength: 3 * time.Second, PartLength: time.Second}
+	if clientMode != "" {
+		cfg := origin.Defaults()
+		cfg.DrainDelay, cfg.DrainSpread = 0, 100*time.Millisecond // as testenv's default
+		cfg.ClientMode = clientMode
+		opts.Origin = &cfg
+	}
+	o := testenv.StartOrigin(t, n, opts)
 	pub := newPublisher(t, n)
 	pub.waitStream()
 	pub.initial()
@@ -166,14 +176,23 @@ func distinct(xs []int64) int {
 
 // TestDashboardFollowsSegments loads the dashboard from one host name with
 // its feeds on another (cross-origin, no credentials) and follows at least
-// four segment rotations of 3 s while updates arrive every 20 ms. At the end
-// the page's state is the origin's; every published sequence was applied
-// once or folded into a snapshot; the page took one snapshot per segment,
-// consecutive, and requested each segment exactly once (no EventSource
-// replay of a finished segment); it never left "live" once there.
+// four segment rotations of 3 s while updates arrive every 20 ms, in the
+// mode the origin recommends: stream, and parts. At the end the page's
+// state is the origin's; every published sequence was applied once or
+// folded into a snapshot; the page took one snapshot per segment,
+// consecutive; it never left "live" once there. In stream mode it requested
+// each segment exactly once (no EventSource replay of a finished segment);
+// in parts mode each part exactly once, in order, never further ahead than
+// the next part.
 func TestDashboardFollowsSegments(t *testing.T) {
 	testenv.NeedProgram(t, "chromium", "chromium-browser") // before starting anything
-	_, o, pub := setup(t)
+	for _, mode := range []string{"stream", "parts"} {
+		t.Run(mode, func(t *testing.T) { followSegments(t, mode) })
+	}
+}
+
+func followSegments(t *testing.T, mode string) {
+	_, o, pub := setup(t, mode)
 	// A feed of another shape, shown as a generic table.
 	for key, body := range map[string]string{
 		"oslo":   `{"city":"Oslo","temp_c":3.5,"sky":"snow","wind":{"kmh":12,"dir":"N"}}`,
@@ -212,7 +231,11 @@ func TestDashboardFollowsSegments(t *testing.T) {
 		mid = mid.Add(time.Duration(d.SegmentLength * float64(time.Second)))
 	}
 	time.Sleep(time.Until(mid))
-	b.screenshot("dashboard.png")
+	if mode == "stream" {
+		b.screenshot("dashboard.png")
+	} else {
+		b.screenshot("dashboard-" + mode + ".png")
+	}
 	pub.halt()
 	page := waitConverged(t, b, o)
 
@@ -220,6 +243,9 @@ func TestDashboardFollowsSegments(t *testing.T) {
 		p := page[f]
 		checkExactlyOnce(t, f, pub.published(f), p)
 		checkNeverOffline(t, f, p)
+		if p.Mode != mode {
+			t.Errorf("%s: page mode %q, want %q (the descriptor's)", f, p.Mode, mode)
+		}
 		if want := []string{"catching-up", "live"}; !slices.Equal(p.Statuses, want) {
 			t.Errorf("%s: statuses %v, want %v (no reconnect during rotations)", f, p.Statuses, want)
 		}
@@ -232,6 +258,15 @@ func TestDashboardFollowsSegments(t *testing.T) {
 		if p.DroppedSnapshots != 0 {
 			t.Errorf("%s: %d old snapshots dropped: a finished segment was read again", f, p.DroppedSnapshots)
 		}
+		if mode == "parts" {
+			held := o.Metric("marquee_part_held_total", map[string]string{"feed": f, "kind": "part"})
+			answered := o.Metric("marquee_part_responses_total", map[string]string{"feed": f, "kind": "part"})
+			t.Logf("%s: %v part requests answered, %v of them held until their part ended", f, answered, held)
+			if held < 1 {
+				t.Errorf("%s: no part request was held (blocking reload)", f)
+			}
+			continue
+		}
 		held := o.Metric("marquee_segment_responses_total", map[string]string{"feed": f, "kind": "held"})
 		finished := o.Metric("marquee_segment_responses_total", map[string]string{"feed": f, "kind": "finished"})
 		t.Logf("%s: segment responses held (opened early) %v, finished %v", f, held, finished)
@@ -241,6 +276,16 @@ func TestDashboardFollowsSegments(t *testing.T) {
 		if finished > 1 { // at most the first, when the page joined at a boundary
 			t.Errorf("%s: %v finished segments served: the page read segments after they ended", f, finished)
 		}
+	}
+
+	if mode == "parts" {
+		if es := b.eventSources(); len(es) > 0 {
+			t.Errorf("parts mode opened EventSources: %q", es)
+		}
+		checkParts(t, b, o, feedOrigin, true)
+		checkDOM(t, b, page)
+		checkGeneric(t, b)
+		return
 	}
 
 	// Each segment URL was requested once, on the feed origin, and only
@@ -260,6 +305,91 @@ func TestDashboardFollowsSegments(t *testing.T) {
 
 	checkDOM(t, b, page)
 	checkGeneric(t, b)
+}
+
+// partURL matches a parts-mode URL: feed, segment, parts or upto, part.
+var partURL = regexp.MustCompile(`^(.*)/v1/feeds/([^/]+)/segments/(\d+)/(parts|upto)/(\d+)$`)
+
+// checkParts checks the page's parts-mode requests: all on the feed
+// origin, none further ahead than the next part (the part in progress when
+// it was sent, or the one after), and none answered 404 (too early). When
+// steady (no restart), also: each part URL requested once; per feed one
+// upto (the join), then consecutive parts across segment boundaries; every
+// request answered 200 but the last, which is still held.
+func checkParts(t *testing.T, b *browser, o *testenv.Origin, feedOrigin string, steady bool) {
+	t.Helper()
+	d := o.Descriptor("prices")
+	seg := time.Duration(d.SegmentLength * float64(time.Second))
+	part := time.Duration(d.PartLength * float64(time.Second))
+	const slack = 50 * time.Millisecond // timestamps of the browser vs the origin's grid
+	type pos struct{ n, k int64 }
+	byFeed := map[string][]pos{}
+	lastStatus := map[string]int64{}
+	seen := map[string]int{}
+	lead := -time.Hour // the furthest ahead of its part's start a request was sent
+	reqs := b.fetchRequests()
+	for _, r := range reqs {
+		if !strings.Contains(r.URL, "/segments/") {
+			continue
+		}
+		m := partURL.FindStringSubmatch(r.URL)
+		if m == nil || m[1] != feedOrigin {
+			t.Errorf("fetch %s: want parts/upto URLs on %s", r.URL, feedOrigin)
+			continue
+		}
+		f := m[2]
+		n, _ := strconv.ParseInt(m[3], 10, 64)
+		k, _ := strconv.ParseInt(m[5], 10, 64)
+		start := time.UnixMilli(0).Add(time.Duration(n)*seg + time.Duration(k)*part)
+		if l := start.Sub(r.Sent); l > lead {
+			lead = l
+		}
+		if start.Sub(r.Sent) > part+slack {
+			t.Errorf("%s sent %v before its part started: further ahead than the next part", r.URL, start.Sub(r.Sent))
+		}
+		if r.Status == 404 {
+			t.Errorf("%s: 404 (too early)", r.URL)
+		}
+		seen[r.URL]++
+		if steady {
+			if s, ok := lastStatus[f]; ok && s != 200 {
+				t.Errorf("%s: a request before %s was answered %d, want 200", f, r.URL, s)
+			}
+			lastStatus[f] = r.Status
+			if upto := m[4] == "upto"; upto != (len(byFeed[f]) == 0) {
+				t.Errorf("%s: %s is request %d of the feed: want one upto, first, then parts", f, r.URL, len(byFeed[f])+1)
+			}
+			if ps := byFeed[f]; len(ps) > 0 {
+				p := ps[len(ps)-1]
+				next := pos{p.n, p.k + 1}
+				if next.k == int64(d.Parts) {
+					next = pos{p.n + 1, 0}
+				}
+				if (pos{n, k}) != next {
+					t.Errorf("%s: %s after segment %d part %d, want segment %d part %d", f, r.URL, p.n, p.k, next.n, next.k)
+				}
+			}
+		}
+		byFeed[f] = append(byFeed[f], pos{n, k})
+	}
+	for u, c := range seen {
+		if steady && c > 1 {
+			t.Errorf("%s requested %d times", u, c)
+		}
+	}
+	for f, ps := range byFeed {
+		t.Logf("%s: %d part requests, segment %d part %d to segment %d part %d", f, len(ps), ps[0].n, ps[0].k, ps[len(ps)-1].n, ps[len(ps)-1].k)
+	}
+	if lead <= 0 {
+		t.Logf("parts: every request was sent after its part started, the earliest %v after", -lead.Round(time.Millisecond))
+	} else {
+		t.Logf("parts: the earliest request was sent %v before its part started (allowed: one part, %v)", lead.Round(time.Millisecond), part)
+	}
+	for _, f := range feedNames {
+		if len(byFeed[f]) < 2 {
+			t.Errorf("%s: %d part requests", f, len(byFeed[f]))
+		}
+	}
 }
 
 // checkGeneric checks the weather feed, of no known shape, is a table of
@@ -334,12 +464,12 @@ func checkDOM(t *testing.T, b *browser, page map[string]pageFeed) {
 // publishing goes on into JetStream, then starts it again on the same port
 // and store. The page reconnects by itself, never shows "offline", and ends
 // in the origin's state with every sequence applied once or folded into a
-// snapshot; in stream and in direct mode.
+// snapshot; in each mode (chosen by ?mode=).
 func TestDashboardRecoversFromRestart(t *testing.T) {
 	testenv.NeedProgram(t, "chromium", "chromium-browser")
-	for _, mode := range []string{"stream", "direct"} {
+	for _, mode := range []string{"stream", "direct", "parts"} {
 		t.Run(mode, func(t *testing.T) {
-			_, o, pub := setup(t)
+			_, o, pub := setup(t, "")
 			b := startBrowser(t)
 			b.open(o.URL + "/?mode=" + mode)
 			live := func(min int) error {
@@ -374,7 +504,7 @@ func TestDashboardRecoversFromRestart(t *testing.T) {
 			o.Restart()
 			t.Logf("origin down for %s", time.Since(stopped).Round(100*time.Millisecond))
 			testenv.Eventually(t, 60*time.Second, func() error { return live(0) })
-			if mode == "stream" {
+			if mode != "direct" {
 				// Recovered, and follows a rotation from there.
 				newest := func() map[string]int64 {
 					m := map[string]int64{}
@@ -407,6 +537,9 @@ func TestDashboardRecoversFromRestart(t *testing.T) {
 				if p.Mode != mode {
 					t.Errorf("%s: page mode %q, want %q", f, p.Mode, mode)
 				}
+			}
+			if mode == "parts" {
+				checkParts(t, b, o, o.URL, false)
 			}
 			checkDOM(t, b, page)
 		})

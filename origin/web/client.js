@@ -219,12 +219,14 @@ function events(text) {
 // parts reads segments in parts, one request at a time: upto/{k} (the
 // snapshot and every update to the end of part k), then parts/{k+1}, ...
 // The origin holds a request for the part in progress until it ends, so
-// this never asks further ahead than that; the part with the "next" event
-// ends the segment. Finished parts never change: caches may keep them.
+// this never asks further ahead; the part with the "next" event ends the
+// segment. Finished parts never change: caches may keep them. Errors but
+// an early 404 (410: fell behind; 5xx; network; a request stalled for two
+// parts and 15 s) end the transport: the core backs off and joins again.
 transports.parts = (d, sink) => {
   const ac = new AbortController();
   const ms = d.part_length * 1e3;
-  let n = d.segment, k = d.part, url = d.upto_url, early = 0, closed;
+  let n = d.segment, k = d.part, url = d.upto_url, join = true, early = 0, closed;
   (async () => {
     for (;;) {
       const part = n + "/" + k;
@@ -243,10 +245,13 @@ transports.parts = (d, sink) => {
         for (const [type, data] of events(body)) {
           const x = JSON.parse(data);
           if (closed) return;
-          if (type == "snapshot") sink.snapshot(x);
+          if (type == "snapshot") (join = false), sink.snapshot(x);
           else if (type == "update") sink.update(x);
           else if (type == "next") (n = x.segment), (k = 0);
         }
+        // An origin that opened the segment after part k has no snapshot
+        // in upto/k: join again rather than apply updates to nothing.
+        if (join) throw new Error("upto " + part + " holds no snapshot");
         if (k >= d.parts) throw new Error("segment " + n + " ended without next");
       }
     }
