@@ -75,6 +75,11 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 			return
 		}
 	}
+	if k < l.FirstPart() {
+		reason = reasonRefused
+		s.writeError(w, r, httpError{Code: http.StatusGone, Msg: "part " + strconv.Itoa(k) + " predates this origin's copy of segment " + strconv.FormatInt(n, 10) + "; join at the current part"})
+		return
+	}
 	held := false
 	for {
 		var (

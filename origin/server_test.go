@@ -220,3 +220,34 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// TestPartsBeforeOpenRefused: an origin that opened a segment's log in the
+// middle of the segment refuses the parts it never recorded (no-store),
+// instead of serving them as empty immutable responses.
+func TestPartsBeforeOpenRefused(t *testing.T) {
+	scfg := segmenter.Defaults()
+	scfg.SegmentLength = 10 * time.Second
+	clk := fixedClock{time.Unix(100_000_004, 500_000_000)} // part 4 of segment 10,000,000
+	reg := prometheus.NewRegistry()
+	hub, err := segmenter.New(scfg, clk, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Apply("prices", segmenter.Update{Key: "AAPL", Value: json.RawMessage(`{"p":1}`), Seq: 1, Time: clk.t})
+	ts := httptest.NewServer(New(Defaults(), hub, nil, NewMetrics(reg), nil).Handler())
+	defer ts.Close()
+	for _, p := range []string{"parts/0", "parts/3", "upto/3"} {
+		resp, err := http.Get(ts.URL + "/v1/feeds/prices/segments/10000000/" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusGone || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d %q, want 410 no-store", p, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+}

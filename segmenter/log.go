@@ -49,6 +49,7 @@ type Log struct {
 	Start time.Time
 	End   time.Time
 	parts int // number of parts in the segment
+	first int // the part in which the log was opened (set by the first append)
 
 	// cur is what readers see: replaced (never modified) by every change,
 	// so Since is one atomic load with no lock shared among readers.
@@ -127,10 +128,22 @@ func (l *Log) UpTo(k int) (data []byte, ready bool, state LogState, wake <-chan 
 	return l.rangeOf(k, true)
 }
 
+// FirstPart returns the part in which this log was opened: 0 normally,
+// more when the origin started (or a rotation ran) in the middle of the
+// segment. The parts before it were never recorded here: Part and UpTo
+// report them as never ready, and the HTTP layer refuses them, because
+// serving them as empty immutable responses would let an edge cache bytes
+// that another origin (or this one before a restart) has different.
+func (l *Log) FirstPart() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.first
+}
+
 func (l *Log) rangeOf(k int, fromStart bool) ([]byte, bool, LogState, <-chan struct{}) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if k < 0 || k >= l.parts {
+	if k < l.first || k >= l.parts {
 		return nil, false, l.state, nil
 	}
 	if k >= len(l.ends) {
@@ -161,6 +174,9 @@ func (l *Log) FinishedParts() int {
 // before t are recorded first, so the frame lands in the part of t.
 func (l *Log) append(t time.Time, g Grid, frames ...[]byte) {
 	l.mu.Lock()
+	if len(l.buf) == 0 {
+		l.first = min(max(g.PartIndex(l.N, t), 0), l.parts-1)
+	}
 	l.markPartsLocked(t, g)
 	for _, f := range frames {
 		l.buf = append(l.buf, f...)

@@ -291,6 +291,37 @@ func TestKeepaliveAndParts(t *testing.T) {
 	}
 }
 
+// TestPartsBeforeOpenAreNeverReady: a log opened in the middle of its
+// segment has no bytes for the parts before; they must not look finished
+// (and empty), and part FirstPart starts with the snapshot.
+func TestPartsBeforeOpenAreNeverReady(t *testing.T) {
+	h, clk := newTestHub(t, testConfig())
+	clk.Set(time.Unix(1003, 500_000_000)) // part 3 of segment 100
+	h.Ensure("f")
+	f, _ := h.Feed("f")
+	l := f.Current()
+	if got, want := l.FirstPart(), 3; got != want {
+		t.Fatalf("FirstPart = %d, want %d", got, want)
+	}
+	clk.Set(time.Unix(1005, 0))
+	h.Tick(clk.Now())
+	for k := 0; k < 3; k++ {
+		if _, ready, _, wake := l.Part(k); ready || wake != nil {
+			t.Errorf("part %d: ready=%v wake=%v", k, ready, wake != nil)
+		}
+		if _, ready, _, _ := l.UpTo(k); ready {
+			t.Errorf("upto %d ready", k)
+		}
+	}
+	p3, ready, _, _ := l.Part(3)
+	if !ready || !strings.Contains(string(p3), "event: snapshot") {
+		t.Errorf("part 3: ready=%v %q", ready, p3)
+	}
+	if up, ready, _, _ := l.UpTo(4); !ready || len(up) != l.Len() {
+		t.Errorf("upto 4: ready=%v", ready)
+	}
+}
+
 func TestDirectHistory(t *testing.T) {
 	h, _ := newTestHub(t, testConfig()) // history 8
 	now := time.Unix(1000, 0)
