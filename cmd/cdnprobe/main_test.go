@@ -10,7 +10,7 @@ import (
 )
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"a", "b", "c"}, {"-viewers", "x", "http://x"}, {"-header", "nocolon", "http://x"}} {
+	for _, args := range [][]string{nil, {"a", "b", "c"}, {"-viewers", "x", "http://x"}, {"-header", "nocolon", "http://x"}, {"-mode", "hls", "http://x"}} {
 		var out, errb bytes.Buffer
 		if got, want := run(context.Background(), args, &out, &errb), exitUsage; got != want {
 			t.Errorf("run(%q) = %d, want %d", args, got, want)
