@@ -123,13 +123,11 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason = s.copyLog(w, r, l, st)
-	if reason == reasonAborted || reason == reasonDrain || reason == reasonSlow || reason == reasonWriteError {
-		if l.State() != segmenter.Closed || reason == reasonSlow || reason == reasonWriteError {
-			// Not finished: end the response without its terminating chunk
-			// so that no edge caches a truncated segment.
-			// The deferred closeStream still counts it.
-			panic(http.ErrAbortHandler)
-		}
+	if reason != reasonComplete && reason != reasonClientGone {
+		// The body is incomplete (aborted segment, drain, slow viewer):
+		// end the response without its terminating chunk so that no edge
+		// caches a truncated segment. The deferred closeStream counts it.
+		panic(http.ErrAbortHandler)
 	}
 }
 
