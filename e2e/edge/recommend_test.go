@@ -55,7 +55,7 @@ func TestCdnprobeRecommend(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			cmd := exec.CommandContext(ctx, bin, "-viewers", "50", tc.base, "scores")
+			cmd := exec.CommandContext(ctx, bin, "-viewers", "50", "-part-slack", "1m", tc.base, "scores")
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
