@@ -197,16 +197,8 @@ type ProbeResult struct {
 
 // SegmentStats summarises one segment across viewers.
 type SegmentStats struct {
-	Segment     int64
-	Viewers     int
-	Responses   int     // distinct origin responses (Marquee-Response-Id)
-	Ratio       float64 // viewers per origin response
-	Identical   bool    // every complete body had the same bytes
-	Complete    int     // bodies that ended cleanly
-	Bytes       int     // length of the (most common) complete body
-	MissingID   int     // responses without Marquee-Response-Id
-	Errors      int
-	TopResponse string // the response id most viewers shared
+	Segment int64
+	Collapse
 }
 
 // Durations is a sample of durations.
@@ -838,58 +830,19 @@ func (r *ProbeResult) analyse() {
 		segs = append(segs, n)
 	}
 	slices.Sort(segs)
-	var problems []string
-	var worst *SegmentStats // the failing segment with the most viewers
-	judged, missingID, errs, viewers := 0, 0, 0, 0
+	judge := collapseJudge{minRatio: r.Config.MinCollapseRatio, unit: "segment", variants: r.Variants}
+	errs := 0
 	for _, n := range segs {
-		st := segmentStats(n, bySeg[n])
+		rs := segmentResponses(bySeg[n])
+		st := SegmentStats{Segment: n, Collapse: collapseOf(rs)}
 		r.Segments = append(r.Segments, st)
-		missingID += st.MissingID
 		errs += st.Errors
-		viewers += st.Viewers
-		for _, o := range bySeg[n] {
-			if o.Status != http.StatusOK {
-				continue
-			}
-			v := r.Variants[o.Variant]
-			v[1]++
-			if o.ResponseID != "" && o.ResponseID == st.TopResponse {
-				v[0]++
-			}
-			r.Variants[o.Variant] = v
-		}
-		if valid := st.Viewers - st.Errors - st.MissingID; valid >= 2 && st.Responses > 0 {
-			judged++
-			// Collapsing: at most one origin response per MinCollapseRatio
-			// viewers, and always allowed one.
-			allowed := max(1, int(float64(valid)/r.Config.MinCollapseRatio))
-			if st.Responses > allowed && (worst == nil || st.Viewers > worst.Viewers) {
-				w := st
-				worst = &w
-			}
-		}
-		if !st.Identical {
-			problems = append(problems, fmt.Sprintf("bytes differ: viewers of segment %d received different bodies", n))
-		}
+		judge.add(st.Collapse, rs, "on", fmt.Sprintf("segment %d", n))
 	}
 	r.Buffering = ClassifyBuffering(deliveries, thr)
 
 	nv := r.Config.Viewers
-	switch {
-	case len(r.Observations) == 0:
-		problems = append(problems, "no viewer received anything")
-	case missingID > 0 && missingID*2 > viewers:
-		problems = append(problems, fmt.Sprintf("cannot tell collapsing: %d responses carry no %s header (does the edge strip it?)", missingID, HeaderResponseID))
-	case judged == 0:
-		problems = append(problems, "cannot tell collapsing: no segment had two viewers")
-	case worst != nil:
-		if worst.Responses == worst.Viewers {
-			problems = append(problems, fmt.Sprintf("no collapse: %d viewers saw %d distinct origin responses", worst.Viewers, worst.Responses))
-		} else {
-			problems = append(problems, fmt.Sprintf("weak collapse: %d viewers saw %d distinct origin responses on segment %d (want at least %.0f viewers per response)",
-				worst.Viewers, worst.Responses, worst.Segment, r.Config.MinCollapseRatio))
-		}
-	}
+	problems := judge.verdict()
 	if r.Buffering.Buffers {
 		problems = append(problems, "buffers: "+r.Buffering.Explanation)
 	}
@@ -913,50 +866,13 @@ func (r *ProbeResult) analyse() {
 	r.Verdict = "VERDICT: FAIL " + strings.Join(problems, "; ")
 }
 
-func maxResponses(ss []SegmentStats) int {
-	m := 0
-	for _, s := range ss {
-		m = max(m, s.Responses)
+// segmentResponses is what collapse judging needs of a segment's observations.
+func segmentResponses(os []*Observation) []response {
+	rs := make([]response, len(os))
+	for i, o := range os {
+		rs[i] = response{status: o.Status, id: o.ResponseID, variant: o.Variant, complete: o.Clean, sum: o.Sum, bytes: o.Bytes}
 	}
-	return m
-}
-
-func segmentStats(n int64, os []*Observation) SegmentStats {
-	st := SegmentStats{Segment: n, Viewers: len(os), Identical: true}
-	ids := map[string]int{}
-	sums := map[[sha256.Size]byte]int{}
-	for _, o := range os {
-		if o.Status != http.StatusOK {
-			st.Errors++
-			continue
-		}
-		if o.ResponseID == "" {
-			st.MissingID++
-		} else {
-			ids[o.ResponseID]++
-		}
-		if o.Clean {
-			st.Complete++
-			sums[o.Sum]++
-			if sums[o.Sum] == 1 && len(sums) == 1 {
-				st.Bytes = o.Bytes
-			}
-		} else {
-			st.Errors++
-		}
-	}
-	st.Identical = len(sums) <= 1
-	st.Responses = len(ids)
-	if st.Responses > 0 {
-		st.Ratio = float64(st.Viewers-st.Errors-st.MissingID) / float64(st.Responses)
-	}
-	best := 0
-	for id, c := range ids {
-		if c > best || (c == best && id < st.TopResponse) {
-			best, st.TopResponse = c, id
-		}
-	}
-	return st
+	return rs
 }
 
 // WriteReport writes a human-readable report ending with the verdict line.

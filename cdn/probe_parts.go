@@ -100,18 +100,10 @@ type PartsViewer struct {
 // PartStats summarises one part URL (parts/{k} or upto/{k} of segment n)
 // across the viewers that requested it.
 type PartStats struct {
-	Segment     int64
-	Part        int
-	Upto        bool
-	Viewers     int
-	Responses   int     // distinct origin responses (Marquee-Response-Id)
-	Ratio       float64 // viewers per origin response
-	Identical   bool    // every complete body had the same bytes
-	Complete    int
-	Bytes       int // length of the (most common) complete body
-	MissingID   int
-	Errors      int
-	TopResponse string // the response id most viewers shared
+	Segment int64
+	Part    int
+	Upto    bool
+	Collapse
 }
 
 // PartsResult is everything a parts-mode probe observed and what it
@@ -529,54 +521,14 @@ func (r *PartsResult) analyse() {
 		}
 		return cmp.Compare(a.k, b.k)
 	})
-	var problems []string
-	var worst *PartStats
-	judged, missingID, viewers := 0, 0, 0
+	judge := collapseJudge{minRatio: r.Config.MinCollapseRatio, unit: "part", nameAll: true, variants: r.Variants}
 	for _, key := range keys {
-		st := partStats(key, groups[key])
+		rs := partResponses(groups[key])
+		st := PartStats{Segment: key.n, Part: key.k, Upto: key.upto, Collapse: collapseOf(rs)}
 		r.Parts = append(r.Parts, st)
-		missingID += st.MissingID
-		viewers += st.Viewers
-		for _, o := range groups[key] {
-			if o.Status != http.StatusOK {
-				continue
-			}
-			c := r.Variants[o.Variant]
-			c[1]++
-			if o.ResponseID != "" && o.ResponseID == st.TopResponse {
-				c[0]++
-			}
-			r.Variants[o.Variant] = c
-		}
-		if valid := st.Viewers - st.Errors - st.MissingID; valid >= 2 && st.Responses > 0 {
-			judged++
-			allowed := max(1, int(float64(valid)/r.Config.MinCollapseRatio))
-			if st.Responses > allowed && (worst == nil || st.Viewers > worst.Viewers) {
-				w := st
-				worst = &w
-			}
-		}
-		if !st.Identical {
-			problems = append(problems, fmt.Sprintf("bytes differ: viewers of %s of segment %d received different bodies", partName(st.Part, st.Upto), st.Segment))
-		}
+		judge.add(st.Collapse, rs, "for", fmt.Sprintf("%s of segment %d", partName(key.k, key.upto), key.n))
 	}
-
-	switch {
-	case viewers == 0:
-		problems = append(problems, "no viewer received anything")
-	case missingID > 0 && missingID*2 > viewers:
-		problems = append(problems, fmt.Sprintf("cannot tell collapsing: %d responses carry no %s header (does the edge strip it?)", missingID, HeaderResponseID))
-	case judged == 0:
-		problems = append(problems, "cannot tell collapsing: no part had two viewers")
-	case worst != nil:
-		what := fmt.Sprintf("%s of segment %d", partName(worst.Part, worst.Upto), worst.Segment)
-		if worst.Responses == worst.Viewers {
-			problems = append(problems, fmt.Sprintf("no collapse: %d viewers saw %d distinct origin responses for %s", worst.Viewers, worst.Responses, what))
-		} else {
-			problems = append(problems, fmt.Sprintf("weak collapse: %d viewers saw %d distinct origin responses for %s (want at least %.0f viewers per response)",
-				worst.Viewers, worst.Responses, what, r.Config.MinCollapseRatio))
-		}
-	}
+	problems := judge.verdict()
 	if len(r.Wait) > 0 && 2*r.Late > len(r.Wait) {
 		problems = append(problems, fmt.Sprintf("late: %d of %d parts arrived more than %s after their part ended or was requested (wait: %s)",
 			r.Late, len(r.Wait), slack, r.Wait))
@@ -589,7 +541,7 @@ func (r *PartsResult) analyse() {
 	}
 	if len(problems) == 0 {
 		per := "1 origin response per part"
-		if m := r.maxResponses(); m > 1 {
+		if m := maxResponses(r.Parts); m > 1 {
 			per = fmt.Sprintf("at most %d origin responses per part", m)
 		}
 		r.Pass = true
@@ -606,15 +558,6 @@ func seconds(d time.Duration) string {
 		return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
 	}
 	return fmt.Sprintf("%.2f s", d.Seconds())
-}
-
-// maxResponses returns the most origin responses any part URL had.
-func (r *PartsResult) maxResponses() int {
-	m := 0
-	for _, s := range r.Parts {
-		m = max(m, s.Responses)
-	}
-	return m
 }
 
 // maxPartViewers returns the most viewers any parts/{k} URL had.
@@ -644,42 +587,13 @@ func countHeaders(into map[string]map[string]int, h http.Header) {
 	}
 }
 
-func partStats(key partKey, os []*PartObservation) PartStats {
-	st := PartStats{Segment: key.n, Part: key.k, Upto: key.upto, Viewers: len(os), Identical: true}
-	ids := map[string]int{}
-	sums := map[[sha256.Size]byte]int{}
-	for _, o := range os {
-		if o.Status != http.StatusOK {
-			st.Errors++
-			continue
-		}
-		if o.ResponseID == "" {
-			st.MissingID++
-		} else {
-			ids[o.ResponseID]++
-		}
-		if !o.Complete {
-			st.Errors++
-			continue
-		}
-		st.Complete++
-		sums[o.Sum]++
-		if len(sums) == 1 {
-			st.Bytes = o.Bytes
-		}
+// partResponses is what collapse judging needs of a part URL's observations.
+func partResponses(os []*PartObservation) []response {
+	rs := make([]response, len(os))
+	for i, o := range os {
+		rs[i] = response{status: o.Status, id: o.ResponseID, variant: o.Variant, complete: o.Complete, sum: o.Sum, bytes: o.Bytes}
 	}
-	st.Identical = len(sums) <= 1
-	st.Responses = len(ids)
-	if st.Responses > 0 {
-		st.Ratio = float64(st.Viewers-st.Errors-st.MissingID) / float64(st.Responses)
-	}
-	best := 0
-	for id, c := range ids {
-		if c > best || (c == best && id < st.TopResponse) {
-			best, st.TopResponse = c, id
-		}
-	}
-	return st
+	return rs
 }
 
 // WriteReport writes a human-readable report ending with the verdict line.

@@ -255,12 +255,12 @@ func TestApplyPartsState(t *testing.T) {
 
 func TestRecommend(t *testing.T) {
 	streamOK := &ProbeResult{Pass: true, Verdict: "VERDICT: PASS stream mode collapses and streams (50 viewers, 1 origin response per segment)",
-		Segments: []SegmentStats{{Viewers: 50, Responses: 1}}}
+		Segments: []SegmentStats{{Collapse: Collapse{Viewers: 50, Responses: 1}}}}
 	streamBuffers := &ProbeResult{Verdict: "VERDICT: FAIL buffers: 9 of 9 live responses arrived only near their end", Buffering: BufferingReport{Buffers: true},
-		Segments: []SegmentStats{{Viewers: 50, Responses: 1}}}
+		Segments: []SegmentStats{{Collapse: Collapse{Viewers: 50, Responses: 1}}}}
 	streamNoCollapse := &ProbeResult{Verdict: "VERDICT: FAIL no collapse: 50 viewers saw 50 distinct origin responses"}
 	partsOK := &PartsResult{Pass: true, Verdict: "VERDICT: PASS parts mode collapses and is live",
-		Parts: []PartStats{{Viewers: 50, Responses: 1}, {Upto: true, Viewers: 7, Responses: 1}}, Latency: Durations{1120 * time.Millisecond}}
+		Parts: []PartStats{{Collapse: Collapse{Viewers: 50, Responses: 1}}, {Upto: true, Collapse: Collapse{Viewers: 7, Responses: 1}}}, Latency: Durations{1120 * time.Millisecond}}
 	partsNoCollapse := &PartsResult{Verdict: "VERDICT: FAIL no collapse: 50 viewers saw 50 distinct origin responses for parts/1 of segment 7"}
 	for _, tc := range []struct {
 		name         string

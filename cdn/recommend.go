@@ -1,9 +1,11 @@
 package cdn
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Recommendation is the delivery mode that suits an edge, from a stream-mode
@@ -54,7 +56,7 @@ func Recommend(stream *ProbeResult, streamErr error, parts *PartsResult, partsEr
 			why = "edge buffers cacheable responses"
 		}
 		rec.Line = fmt.Sprintf("RECOMMEND: parts (%s; parts collapse %d→%d per part, median part latency %s)",
-			why, parts.maxPartViewers(), parts.maxResponses(), seconds(parts.Latency.Quantile(0.5)))
+			why, parts.maxPartViewers(), maxResponses(parts.Parts), seconds(parts.Latency.Quantile(0.5)))
 		rec.Verdict = "VERDICT: PASS parts mode works through this edge; stream mode does not"
 	default:
 		rec.Line = fmt.Sprintf("RECOMMEND: none (stream mode: %s; parts mode: %s)",
@@ -106,4 +108,14 @@ func maxSegmentViewers(ss []SegmentStats) int {
 		m = max(m, s.Viewers)
 	}
 	return m
+}
+
+// ProbeBoth runs the stream-mode and the parts-mode probe at the same time
+// against one edge, for Recommend.
+func ProbeBoth(ctx context.Context, cfg ProbeConfig) (stream *ProbeResult, streamErr error, parts *PartsResult, partsErr error) {
+	var wg sync.WaitGroup
+	wg.Go(func() { stream, streamErr = Probe(ctx, cfg) })
+	wg.Go(func() { parts, partsErr = ProbeParts(ctx, cfg) })
+	wg.Wait()
+	return stream, streamErr, parts, partsErr
 }

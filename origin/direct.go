@@ -9,6 +9,10 @@ import (
 	"marquee/sse"
 )
 
+// keepaliveFrame is the comment direct mode writes to an idle viewer,
+// encoded once for all of them.
+var keepaliveFrame = sse.AppendComment(nil, "keepalive")
+
 // handleDirect serves direct mode: uncached SSE for deployments without a
 // CDN. It resumes from Last-Event-ID out of the feed's bounded history, or
 // starts with a snapshot, then follows live with its own keepalives.
@@ -17,9 +21,8 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st := s.openStream(modeDirect)
+	st := s.openStream(w, r, modeDirect)
 	if st == nil {
-		s.writeError(w, r, errUnavailable)
 		return
 	}
 	reason := reasonClientGone
@@ -60,7 +63,6 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	bytes := s.m.bytesWritten.WithLabelValues(modeDirect)
 	keepalive := time.NewTimer(cfg.Keepalive)
 	defer keepalive.Stop()
-	ka := sse.AppendComment(nil, "keepalive")
 	for {
 		if len(buf) > 0 {
 			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
@@ -96,7 +98,7 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-wake:
 		case <-keepalive.C:
-			buf = append(buf, ka...)
+			buf = append(buf, keepaliveFrame...)
 		case <-r.Context().Done():
 			return
 		case <-st.stop:

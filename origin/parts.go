@@ -50,9 +50,8 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 		return
 	}
 
-	st := s.openStream(modePart)
+	st := s.openStream(w, r, modePart)
 	if st == nil {
-		s.writeError(w, r, errUnavailable)
 		return
 	}
 	reason := reasonComplete

@@ -80,9 +80,8 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, httpError{Code: http.StatusBadRequest, Msg: "segment must be a non-negative integer without leading zeros"})
 		return
 	}
-	st := s.openStream(modeStream)
+	st := s.openStream(w, r, modeStream)
 	if st == nil {
-		s.writeError(w, r, errUnavailable)
 		return
 	}
 	reason := reasonClientGone

@@ -183,14 +183,16 @@ func (s *Server) responseID() string {
 	return s.idBase + "-" + strconv.FormatUint(s.respSeq.Add(1), 10)
 }
 
-// openStream registers a streaming response for drain. It returns nil when
-// the server is draining or at its stream cap.
-func (s *Server) openStream(mode string) *stream {
+// openStream registers a streaming response for drain. When the server is
+// draining or at its stream cap it answers 503 itself and returns nil.
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request, mode string) *stream {
 	if s.draining.Load() {
+		s.writeError(w, r, errUnavailable)
 		return nil
 	}
 	if n := s.nstreams.Add(1); s.cfg.MaxStreams > 0 && n > int64(s.cfg.MaxStreams) {
 		s.nstreams.Add(-1)
+		s.writeError(w, r, errUnavailable)
 		return nil
 	}
 	st := &stream{stop: make(chan struct{})}

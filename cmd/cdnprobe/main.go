@@ -40,7 +40,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -144,15 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return status(res.Pass)
 	}
 	// auto: both probes at once, then the recommendation.
-	var (
-		stream          *cdn.ProbeResult
-		parts           *cdn.PartsResult
-		streamErr, pErr error
-		wg              sync.WaitGroup
-	)
-	wg.Go(func() { stream, streamErr = cdn.Probe(ctx, cfg) })
-	wg.Go(func() { parts, pErr = cdn.ProbeParts(ctx, cfg) })
-	wg.Wait()
+	stream, streamErr, parts, pErr := cdn.ProbeBoth(ctx, cfg)
 	if streamErr != nil && pErr != nil {
 		return probeError(stderr, streamErr)
 	}

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"marquee/internal/testenv"
 )
 
 func fetch(t *testing.T, url string) (int, http.Header, []byte) {
@@ -119,5 +117,4 @@ func TestPartsBadRequests(t *testing.T) {
 			t.Errorf("%s: Cache-Control %q", tt.path, h.Get("Cache-Control"))
 		}
 	}
-	_ = testenv.Eventually
 }

@@ -31,27 +31,7 @@ import (
 // MARQUEE_BENCH_VIEWERS=100,1000 picks the sizes; MARQUEE_BENCH_WINDOW=30s
 // the measuring window.
 func TestBenchOriginCost(t *testing.T) {
-	if os.Getenv("MARQUEE_BENCH") == "" {
-		t.Skip("benchmark: set MARQUEE_BENCH=1 to run (about ten minutes)")
-	}
-	sizes := []int{100, 1000, 5000}
-	if s := os.Getenv("MARQUEE_BENCH_VIEWERS"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				t.Fatalf("MARQUEE_BENCH_VIEWERS: %v", err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
-	window := 30 * time.Second
-	if s := os.Getenv("MARQUEE_BENCH_WINDOW"); s != "" {
-		var err error
-		if window, err = time.ParseDuration(s); err != nil {
-			t.Fatalf("MARQUEE_BENCH_WINDOW: %v", err)
-		}
-	}
+	sizes, window := benchSettings(t, "about ten minutes")
 	marquee := buildCommand(t, "marquee")
 	ssebench := buildCommand(t, "ssebench")
 	o := startMarquee(t, marquee)
@@ -296,4 +276,33 @@ func benchRun(t *testing.T, o *marqueeProc, ssebench string, n int, edge bool, w
 	row.lat50, row.lat99 = rep.LatencyP50, rep.LatencyP99
 	row.errors = rep.Errors
 	return row
+}
+
+// benchSettings skips a benchmark unless MARQUEE_BENCH is set and returns
+// its viewer counts (MARQUEE_BENCH_VIEWERS, default 100,1000,5000) and its
+// measuring window (MARQUEE_BENCH_WINDOW, default 30s).
+func benchSettings(t *testing.T, takes string) (sizes []int, window time.Duration) {
+	t.Helper()
+	if os.Getenv("MARQUEE_BENCH") == "" {
+		t.Skip("benchmark: set MARQUEE_BENCH=1 to run (" + takes + ")")
+	}
+	sizes = []int{100, 1000, 5000}
+	if s := os.Getenv("MARQUEE_BENCH_VIEWERS"); s != "" {
+		sizes = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				t.Fatalf("MARQUEE_BENCH_VIEWERS: %v", err)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	window = 30 * time.Second
+	if s := os.Getenv("MARQUEE_BENCH_WINDOW"); s != "" {
+		var err error
+		if window, err = time.ParseDuration(s); err != nil {
+			t.Fatalf("MARQUEE_BENCH_WINDOW: %v", err)
+		}
+	}
+	return sizes, window
 }

@@ -29,27 +29,7 @@ import (
 // MARQUEE_BENCH_VIEWERS=100,1000 picks the sizes; MARQUEE_BENCH_WINDOW=30s
 // the measuring window; MARQUEE_BENCH_OUT=file writes the table.
 func TestBenchParts(t *testing.T) {
-	if os.Getenv("MARQUEE_BENCH") == "" {
-		t.Skip("benchmark: set MARQUEE_BENCH=1 to run (about six minutes)")
-	}
-	sizes := []int{100, 1000, 5000}
-	if s := os.Getenv("MARQUEE_BENCH_VIEWERS"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil {
-				t.Fatalf("MARQUEE_BENCH_VIEWERS: %v", err)
-			}
-			sizes = append(sizes, n)
-		}
-	}
-	window := 30 * time.Second
-	if s := os.Getenv("MARQUEE_BENCH_WINDOW"); s != "" {
-		var err error
-		if window, err = time.ParseDuration(s); err != nil {
-			t.Fatalf("MARQUEE_BENCH_WINDOW: %v", err)
-		}
-	}
+	sizes, window := benchSettings(t, "about six minutes")
 	const partLen = time.Second
 	// startMarquee passes the environment on; these are not among the
 	// variables it sets itself.

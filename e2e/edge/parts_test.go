@@ -356,15 +356,7 @@ func TestStreamVsPartsThroughBufferingEdge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	cfg := cdn.ProbeConfig{Base: v.URL, Feed: "scores", Viewers: 50, Follow: 1, Noise: true, PartSlack: time.Minute}
-	var (
-		stream          *cdn.ProbeResult
-		parts           *cdn.PartsResult
-		streamErr, pErr error
-		wg              sync.WaitGroup
-	)
-	wg.Go(func() { stream, streamErr = cdn.Probe(ctx, cfg) })
-	wg.Go(func() { parts, pErr = cdn.ProbeParts(ctx, cfg) })
-	wg.Wait()
+	stream, streamErr, parts, pErr := cdn.ProbeBoth(ctx, cfg)
 	if streamErr != nil || pErr != nil {
 		t.Fatalf("stream probe: %v; parts probe: %v", streamErr, pErr)
 	}

@@ -49,30 +49,11 @@ func TestCdnprobe(t *testing.T) {
 		{"buffered", buffered.URL, 1, "VERDICT: FAIL buffers:", nil, []string{"collapse"}},
 		{"origin", s.origin.URL, 1, "VERDICT: FAIL no collapse: 50 viewers saw 50 distinct origin responses", nil, []string{"buffers"}},
 	}
-	// The three probes run at once (not as parallel subtests, which
-	// -parallel would serialise on a two-core machine).
-	type outcome struct {
-		status         int
-		stdout, stderr string
-		err            error
-	}
-	outcomes := make([]outcome, len(targets))
-	var wg sync.WaitGroup
+	args := make([][]string, len(targets))
 	for i, tc := range targets {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			var stdout, stderr bytes.Buffer
-			cmd := exec.CommandContext(ctx, bin, "-mode", "stream", "-viewers", "50", tc.base, "scores")
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-				outcomes[i].status, err = ee.ExitCode(), nil
-			}
-			outcomes[i].stdout, outcomes[i].stderr, outcomes[i].err = stdout.String(), stderr.String(), err
-		})
+		args[i] = []string{"-mode", "stream", "-viewers", "50", tc.base, "scores"}
 	}
-	wg.Wait()
+	outcomes := runCdnprobe(bin, args)
 	for i, tc := range targets {
 		t.Run(tc.name, func(t *testing.T) {
 			o := outcomes[i]
@@ -97,4 +78,34 @@ func TestCdnprobe(t *testing.T) {
 			}
 		})
 	}
+}
+
+type probeOutcome struct {
+	status         int
+	stdout, stderr string
+	err            error
+}
+
+// runCdnprobe runs the cdnprobe binary once per argument list, all at once
+// (not as parallel subtests, which -parallel would serialise on a two-core
+// machine), and returns each run's exit status and output.
+func runCdnprobe(bin string, args [][]string) []probeOutcome {
+	outcomes := make([]probeOutcome, len(args))
+	var wg sync.WaitGroup
+	for i, a := range args {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, bin, a...)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+				outcomes[i].status, err = ee.ExitCode(), nil
+			}
+			outcomes[i].stdout, outcomes[i].stderr, outcomes[i].err = stdout.String(), stderr.String(), err
+		})
+	}
+	wg.Wait()
+	return outcomes
 }

@@ -1,14 +1,8 @@
 package edge_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // TestCdnprobeRecommend runs the cdnprobe command in its default mode
@@ -43,28 +37,11 @@ func TestCdnprobeRecommend(t *testing.T) {
 			"MARQUEE_CLIENT_MODE: no setting helps", "VERDICT: FAIL neither stream nor parts mode works through this edge",
 			nil},
 	}
-	type outcome struct {
-		status         int
-		stdout, stderr string
-		err            error
-	}
-	outcomes := make([]outcome, len(targets))
-	var wg sync.WaitGroup
+	args := make([][]string, len(targets))
 	for i, tc := range targets {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			var stdout, stderr bytes.Buffer
-			cmd := exec.CommandContext(ctx, bin, "-viewers", "50", "-part-slack", "1m", tc.base, "scores")
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
-				outcomes[i].status, err = ee.ExitCode(), nil
-			}
-			outcomes[i].stdout, outcomes[i].stderr, outcomes[i].err = stdout.String(), stderr.String(), err
-		})
+		args[i] = []string{"-viewers", "50", "-part-slack", "1m", tc.base, "scores"}
 	}
-	wg.Wait()
+	outcomes := runCdnprobe(bin, args)
 	for i, tc := range targets {
 		t.Run(tc.name, func(t *testing.T) {
 			o := outcomes[i]
