@@ -90,10 +90,9 @@ type updateEv struct {
 	Value json.RawMessage `json:"value"`
 }
 
-// waitForSegmentStart waits until at least `lead` remains before the next
-// boundary is more than `lead` away, i.e. until just after a boundary, and
-// returns the current segment index. It avoids starting a check in the last
-// moments of a segment.
+// freshSegment returns the current segment, first waiting for the next
+// one when less than half of the current one is left, so that a check does
+// not meet a segment end it does not expect.
 func freshSegment(t *testing.T, o *testenv.Origin, feed string) int64 {
 	t.Helper()
 	d := o.Descriptor(feed)
@@ -295,7 +294,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if after.Seq != before.Seq || fmt.Sprint(after.Entries) != fmt.Sprint(before.Entries) {
 		t.Fatalf("after restart seq %d (%d entries), before %d (%d entries)", after.Seq, len(after.Entries), before.Seq, len(before.Entries))
 	}
-	seg := o.Descriptor("scores").Segment
+	seg := freshSegment(t, o, "scores") // the reads below must not meet the segment end
 	resp := get(t, fmt.Sprintf("%s/v1/feeds/scores/segments/%d", o.URL, seg), nil)
 	defer resp.Body.Close()
 	n.Publish("feeds.scores.k1", `{"i":"new"}`)
@@ -325,7 +324,7 @@ func TestRestartKeepsState(t *testing.T) {
 // dropped, and the good message after them is served.
 func TestBadMessages(t *testing.T) {
 	n, o := startOrigin(t, 3*time.Second)
-	seg := o.Descriptor("scores").Segment
+	seg := freshSegment(t, o, "scores") // the reads below must not meet the segment end
 	resp := get(t, fmt.Sprintf("%s/v1/feeds/scores/segments/%d", o.URL, seg), nil)
 	defer resp.Body.Close()
 	bad := []struct{ subject, body, reason string }{
@@ -533,7 +532,7 @@ func TestDirectResume(t *testing.T) {
 // segment's response is aborted (no clean end an edge could cache).
 func TestDrainAbortsOpenSegment(t *testing.T) {
 	_, o := startOrigin(t, 10*time.Second)
-	seg := o.Descriptor("scores").Segment
+	seg := freshSegment(t, o, "scores") // the drain must come before the segment end
 	resp := get(t, fmt.Sprintf("%s/v1/feeds/scores/segments/%d", o.URL, seg), nil)
 	body := readAll(resp)
 	direct := readAll(get(t, o.URL+"/v1/feeds/scores/events", nil))
@@ -558,10 +557,12 @@ func TestSlowReaderClosed(t *testing.T) {
 	ocfg.WriteTimeout = 200 * time.Millisecond
 	ocfg.MaxLagBytes = 8 << 20 // the write timeout is what trips here
 	ocfg.DrainDelay = 0
-	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 10 * time.Second, Origin: &ocfg})
+	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 30 * time.Second, Origin: &ocfg})
 	n.Publish("feeds.scores.init", `{}`)
 	waitFeed(t, o, "scores")
-	seg := o.Descriptor("scores").Segment
+	// At least 15 s of the segment left: its end would end the stuck
+	// viewer's response before the socket buffers (megabytes) fill.
+	seg := freshSegment(t, o, "scores")
 	// A raw connection with a tiny receive buffer that never reads.
 	conn, err := net.Dial("tcp", o.Addr)
 	if err != nil {
