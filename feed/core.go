@@ -84,6 +84,7 @@ func (s *CoreSource) Run(ctx context.Context) error {
 	cancel()
 	if s.loaded.CompareAndSwap(false, true) {
 		s.m.loaded.Set(1)
+		s.proc.loaded()
 		s.log.Info("subscribed", "subject", subject)
 	}
 

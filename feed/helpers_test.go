@@ -177,6 +177,21 @@ type fakeSink struct {
 	tooManyKeys bool            // refuse new keys
 	refuseFeeds map[string]bool // refuse these new feeds with ErrTooManyFeeds
 	failWith    error           // return this error for every Apply
+	loaded      int             // calls of Loaded
+}
+
+// Loaded records that the source ended its replay.
+func (s *fakeSink) Loaded() {
+	s.mu.Lock()
+	s.loaded++
+	s.mu.Unlock()
+}
+
+// loadedCalls returns how often Loaded was called.
+func (s *fakeSink) loadedCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loaded
 }
 
 func newFakeSink() *fakeSink {

@@ -86,6 +86,7 @@ func (s *JetStreamSource) setErr(err error) {
 func (s *JetStreamSource) setLoaded() {
 	if s.loaded.CompareAndSwap(false, true) {
 		s.m.loaded.Set(1)
+		s.proc.loaded()
 		s.log.Info("feed state loaded", "last_seq", s.lastSeq)
 	}
 }

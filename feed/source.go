@@ -33,22 +33,6 @@ type Status struct {
 // Ready reports whether the source serves current data: Connected && Loaded.
 func (s Status) Ready() bool { return s.Connected && s.Loaded }
 
-// WaitLoaded waits until s reports its stored state loaded and returns
-// true, or returns false when ctx ends first. The wiring uses it to open the
-// segmenter's segments only once the state is complete.
-func WaitLoaded(ctx context.Context, s Source) bool {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !s.Status().Loaded {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
-	}
-	return true
-}
-
 var (
 	_ Source = (*JetStreamSource)(nil)
 	_ Source = (*CoreSource)(nil)
@@ -83,6 +67,9 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 	}
 	return log
 }
+
+// loaded tells the sink that the replay is complete.
+func (p *processor) loaded() { p.sink.Loaded() }
 
 // processor validates messages and applies them to the sink. Its handle
 // method is called from one goroutine only (the source's Run).

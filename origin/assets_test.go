@@ -34,7 +34,7 @@ const (
 func newAssetServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	hub, err := segmenter.New(segmenter.Defaults(), segmenter.SystemClock{}, segmenter.NewMetrics(reg), nil)
+	hub, err := segmenter.New(segmenter.Defaults(), segmenter.SystemClock{}, nil)
 	if err != nil {
 		t.Fatalf("segmenter: %v", err)
 	}

@@ -25,10 +25,11 @@ func newTestServer(t *testing.T, cfg Config) (*Server, *segmenter.Hub, *httptest
 	scfg.SegmentLength = 10 * time.Second
 	scfg.Keepalive = time.Second
 	reg := prometheus.NewRegistry()
-	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, segmenter.NewMetrics(reg), nil)
+	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	hub.Loaded()
 	hub.Apply("prices", segmenter.Update{Key: "AAPL", Value: json.RawMessage(`{"p":1}`), Seq: 1, Time: time.Now()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -233,10 +234,11 @@ func TestPartsBeforeOpenRefused(t *testing.T) {
 	scfg.SegmentLength = 10 * time.Second
 	clk := fixedClock{time.Unix(100_000_004, 500_000_000)} // part 4 of segment 10,000,000
 	reg := prometheus.NewRegistry()
-	hub, err := segmenter.New(scfg, clk, nil, nil)
+	hub, err := segmenter.New(scfg, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	hub.Loaded()
 	hub.Apply("prices", segmenter.Update{Key: "AAPL", Value: json.RawMessage(`{"p":1}`), Seq: 1, Time: clk.t})
 	ts := httptest.NewServer(New(Defaults(), hub, nil, NewMetrics(reg), nil).Handler())
 	defer ts.Close()

@@ -15,11 +15,12 @@ func benchmarkBroadcast(b *testing.B, readers int) {
 	cfg.SegmentLength = 300 * time.Second
 	cfg.Keepalive = time.Hour
 	clk := &fakeClock{t: time.Unix(3000, 0)}
-	h, err := New(cfg, clk, nil, nil)
+	h, err := New(cfg, clk, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	h.Ensure("prices")
+	h.Loaded()
+	open(h, "prices")
 	f, _ := h.Feed("prices")
 	l := f.Current()
 

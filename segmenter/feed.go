@@ -89,7 +89,7 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	f.hist.push(u.Seq, frame)
 	close(f.histWake)
 	f.histWake = make(chan struct{})
-	f.hub.m.updated()
+	f.hub.stats.updates.Add(1)
 	return nil
 }
 
@@ -108,7 +108,7 @@ func (f *Feed) tick(now time.Time) time.Time {
 	last := cur.lastWrite()
 	if !now.Before(last.Add(f.hub.cfg.Keepalive)) {
 		cur.append(now, g, keepaliveFrame)
-		f.hub.m.keepalive()
+		f.hub.stats.keepalives.Add(1)
 		last = now
 	}
 	next := cur.End
@@ -134,7 +134,7 @@ func (f *Feed) rotateLocked(now time.Time) {
 	capHint := 16 << 10
 	if prev := f.cur; prev != nil {
 		prev.close(now, g, encodeNext(f.hub.cfg.URLPrefix, f.name, n))
-		f.hub.m.rotated(prev.Len())
+		f.hub.stats.rotated(prev.Len())
 		capHint = max(capHint, prev.Len()+prev.Len()/4)
 	}
 	l := newLog(f.name, n, g, f.hub.cfg.Parts(), capHint)
@@ -174,7 +174,7 @@ func (f *Feed) abort() {
 	}
 	f.aborted = true
 	if f.cur != nil && f.cur.abort() {
-		f.hub.m.abortedSegment()
+		f.hub.stats.aborted.Add(1)
 	}
 	close(f.rotated)
 	close(f.histWake)

@@ -1,78 +1,77 @@
 package segmenter
 
-import "github.com/prometheus/client_golang/prometheus"
+import "sync/atomic"
 
-// Metrics are the segmenter's Prometheus metrics. Create them with
-// NewMetrics on an injected registry; a nil *Metrics records nothing.
-type Metrics struct {
-	rotations  prometheus.Counter
-	keepalives prometheus.Counter
-	updates    prometheus.Counter
-	aborted    prometheus.Counter
-	feeds      prometheus.Gauge
-	logBytes   prometheus.Histogram
-}
-
-// NewMetrics creates and registers the segmenter's metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		rotations: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "marquee_segment_rotations_total",
-			Help: "Segments closed with a next event (one per feed per segment boundary).",
-		}),
-		keepalives: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "marquee_segment_keepalives_total",
-			Help: "Keepalive comments appended to segment logs.",
-		}),
-		updates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "marquee_segment_updates_total",
-			Help: "Updates folded into feed state and appended to segment logs.",
-		}),
-		aborted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "marquee_segment_aborted_total",
-			Help: "Open segments aborted (not finished) at shutdown.",
-		}),
-		feeds: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "marquee_feeds",
-			Help: "Number of feeds known to the segmenter.",
-		}),
-		logBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "marquee_segment_log_bytes",
-			Help:    "Size of segment logs when they close.",
-			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
-		}),
+// LogSizeBuckets are the upper bounds (bytes) of the segment-log size
+// distribution in Stats.LogBytes: 1 KiB × 4^i for i = 0..9.
+var LogSizeBuckets = func() []float64 {
+	b := make([]float64, 10)
+	v := 1024.0
+	for i := range b {
+		b[i] = v
+		v *= 4
 	}
-	reg.MustRegister(m.rotations, m.keepalives, m.updates, m.aborted, m.feeds, m.logBytes)
-	return m
+	return b
+}()
+
+// Stats are the hub's counters. The segmenter counts with atomics and
+// imports no metrics library; the wiring exposes them through a collector.
+type Stats struct {
+	Rotations  uint64 // segments closed with a next event
+	Keepalives uint64 // keepalive comments appended to segment logs
+	Updates    uint64 // updates folded into state and appended
+	Aborted    uint64 // open segments aborted at shutdown
+	Feeds      int    // feeds known to the hub
+	Loaded     bool   // the stored state is loaded and segments open
+	// LogBytes is the distribution of segment-log sizes at close:
+	// Buckets[i] counts logs of at most LogSizeBuckets[i] bytes
+	// (cumulative, as Prometheus histograms are).
+	LogBytes Histogram
 }
 
-func (m *Metrics) rotated(size int) {
-	if m != nil {
-		m.rotations.Inc()
-		m.logBytes.Observe(float64(size))
-	}
+// Histogram is a cumulative histogram over LogSizeBuckets.
+type Histogram struct {
+	Count   uint64
+	Sum     float64
+	Buckets []uint64
 }
 
-func (m *Metrics) keepalive() {
-	if m != nil {
-		m.keepalives.Inc()
+type stats struct {
+	rotations, keepalives, updates, aborted atomic.Uint64
+	feeds                                   atomic.Int64
+	logCount, logSum                        atomic.Uint64
+	logBuckets                              [10]atomic.Uint64 // not cumulative
+}
+
+func (s *stats) rotated(size int) {
+	s.rotations.Add(1)
+	s.logCount.Add(1)
+	s.logSum.Add(uint64(size))
+	for i, ub := range LogSizeBuckets {
+		if float64(size) <= ub {
+			s.logBuckets[i].Add(1)
+			return
+		}
 	}
 }
 
-func (m *Metrics) updated() {
-	if m != nil {
-		m.updates.Inc()
+func (s *stats) snapshot() Stats {
+	st := Stats{
+		Rotations:  s.rotations.Load(),
+		Keepalives: s.keepalives.Load(),
+		Updates:    s.updates.Load(),
+		Aborted:    s.aborted.Load(),
+		Feeds:      int(s.feeds.Load()),
+		LogBytes: Histogram{
+			Count:   s.logCount.Load(),
+			Sum:     float64(s.logSum.Load()),
+			Buckets: make([]uint64, len(LogSizeBuckets)),
+		},
 	}
-}
-
-func (m *Metrics) abortedSegment() {
-	if m != nil {
-		m.aborted.Inc()
+	var cum uint64
+	for i := range s.logBuckets {
+		cum += s.logBuckets[i].Load()
+		st.LogBytes.Buckets[i] = cum
 	}
-}
-
-func (m *Metrics) setFeeds(n int) {
-	if m != nil {
-		m.feeds.Set(float64(n))
-	}
+	return st
 }

@@ -17,7 +17,7 @@ type Hub struct {
 	cfg        Config
 	grid       Grid
 	clock      Clock
-	m          *Metrics
+	stats      stats
 	log        *slog.Logger
 	retryFrame []byte
 
@@ -26,14 +26,19 @@ type Hub struct {
 	changed chan struct{} // closed and replaced when a feed is added
 
 	closed atomic.Bool
-	live   atomic.Bool // segments open only while live; see SetLive
+	live   atomic.Bool   // segments open only once loaded; see Loaded
+	loaded chan struct{} // closed by Loaded
 }
 
 var _ Sink = (*Hub)(nil)
 
 // New returns a hub. It checks the structural rules of cfg (the operator
 // ranges are Config.Validate's job, so tests may use short segments).
-func New(cfg Config, clock Clock, m *Metrics, log *slog.Logger) (*Hub, error) {
+//
+// A hub is born loading: it folds updates into state and history but opens
+// no segment until Loaded is called, so the first segment of every feed
+// starts with the complete stored state in its snapshot.
+func New(cfg Config, clock Clock, log *slog.Logger) (*Hub, error) {
 	if cfg.URLPrefix == "" {
 		cfg.URLPrefix = "/v1/feeds"
 	}
@@ -50,25 +55,23 @@ func New(cfg Config, clock Clock, m *Metrics, log *slog.Logger) (*Hub, error) {
 		cfg:        cfg,
 		grid:       Grid{Segment: cfg.SegmentLength, Part: cfg.PartLength},
 		clock:      clock,
-		m:          m,
 		log:        log.With("component", "segmenter"),
 		retryFrame: sse.AppendRetry(nil, int(cfg.Retry/time.Millisecond)),
 		feeds:      make(map[string]*Feed),
 		changed:    make(chan struct{}),
+		loaded:     make(chan struct{}),
 	}
-	h.live.Store(true)
 	return h, nil
 }
 
-// SetLive switches segment logs on or off. A hub starts live. The wiring
-// sets it to false before the feed source replays stored state and back to
-// true once the state is loaded: while not live, updates are folded into
-// state and history only, so the first segments open with a complete
-// snapshot instead of an empty one followed by the whole replay.
-func (h *Hub) SetLive(live bool) {
-	if h.live.Swap(live) == live || !live {
+// Loaded ends the loading phase (the feed source calls it once its replay
+// of stored state is complete): every feed's current segment opens now,
+// with the whole state in its snapshot. Idempotent.
+func (h *Hub) Loaded() {
+	if h.live.Swap(true) {
 		return
 	}
+	close(h.loaded)
 	now := h.clock.Now()
 	fs, _ := h.all()
 	for _, f := range fs {
@@ -81,8 +84,18 @@ func (h *Hub) SetLive(live bool) {
 	h.mu.Unlock()
 }
 
-// Live reports whether segments are open (see SetLive).
+// Live reports whether the hub is loaded and segments are open.
 func (h *Hub) Live() bool { return h.live.Load() }
+
+// LoadedC returns a channel that is closed once Loaded was called.
+func (h *Hub) LoadedC() <-chan struct{} { return h.loaded }
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	st := h.stats.snapshot()
+	st.Loaded = h.live.Load()
+	return st
+}
 
 // Config returns the hub's configuration.
 func (h *Hub) Config() Config { return h.cfg }
@@ -105,13 +118,11 @@ func (h *Hub) Apply(feed string, u Update) error {
 	return f.apply(u, h.clock.Now())
 }
 
-// Ensure creates the named feed if it does not exist yet, so that it is
-// listed and served (with an empty snapshot) before its first message.
+// Ensure registers the named feed if it does not exist yet, so that it is
+// listed and served before its first message. It never opens a segment:
+// Run (or Tick) does, once the hub is loaded.
 func (h *Hub) Ensure(feed string) error {
-	f, err := h.feed(feed)
-	if err == nil {
-		f.tick(h.clock.Now()) // open the current segment (empty snapshot)
-	}
+	_, err := h.feed(feed)
 	return err
 }
 
@@ -132,7 +143,7 @@ func (h *Hub) feed(name string) (*Feed, error) {
 	}
 	f = newFeed(name, h)
 	h.feeds[name] = f
-	h.m.setFeeds(len(h.feeds))
+	h.stats.feeds.Store(int64(len(h.feeds)))
 	close(h.changed)
 	h.changed = make(chan struct{})
 	h.log.Info("feed created", "feed", name)

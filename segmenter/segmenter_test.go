@@ -43,11 +43,19 @@ func testConfig() Config {
 func newTestHub(t *testing.T, cfg Config) (*Hub, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{t: time.Unix(1000, 0)}
-	h, err := New(cfg, clk, nil, nil)
+	h, err := New(cfg, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.Loaded()
 	return h, clk
+}
+
+// open registers feed name on a loaded hub and opens its current segment
+// (Ensure alone never opens one; the next Tick does).
+func open(h *Hub, name string) {
+	h.Ensure(name)
+	h.Tick(h.Now())
 }
 
 func decodeAll(t *testing.T, b []byte) []sse.Event {
@@ -145,8 +153,14 @@ func TestSegmentLifecycle(t *testing.T) {
 }
 
 func TestLoadingOpensSegmentsWithFullSnapshot(t *testing.T) {
-	h, clk := newTestHub(t, testConfig())
-	h.SetLive(false)
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	h, err := New(testConfig(), clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An allow-listed feed registered before the replay: no segment yet.
+	h.Ensure("f")
+	h.Tick(clk.Now())
 	for i := 1; i <= 50; i++ {
 		h.Apply("f", Update{Key: "k" + string(rune('a'+i%10)), Value: val(`{"i":1}`), Seq: uint64(i), Time: clk.Now()})
 	}
@@ -154,7 +168,13 @@ func TestLoadingOpensSegmentsWithFullSnapshot(t *testing.T) {
 	if f.Current() != nil {
 		t.Fatal("segment opened while loading")
 	}
-	h.SetLive(true)
+	select {
+	case <-h.LoadedC():
+		t.Fatal("loaded before Loaded")
+	default:
+	}
+	h.Loaded()
+	<-h.LoadedC()
 	evs := decodeAll(t, f.Current().Bytes())
 	if len(evs) != 1 || evs[0].Type != "snapshot" || evs[0].ID != "50" {
 		t.Fatalf("after load: %d events, first %+v", len(evs), evs[0])
@@ -172,7 +192,7 @@ func TestLoadingOpensSegmentsWithFullSnapshot(t *testing.T) {
 
 func TestInvalidValueRefused(t *testing.T) {
 	h, clk := newTestHub(t, testConfig())
-	h.Ensure("f")
+	open(h, "f")
 	for _, v := range []string{`{"a":`, "{\"a\":\"\xff\"}"} {
 		if err := h.Apply("f", Update{Key: "k", Value: val(v), Seq: 1, Time: clk.Now()}); !errors.Is(err, ErrInvalidValue) {
 			t.Errorf("value %q: err = %v", v, err)
@@ -188,7 +208,7 @@ func TestInvalidValueRefused(t *testing.T) {
 
 func TestSkippedSegmentsNamesCurrentNext(t *testing.T) {
 	h, clk := newTestHub(t, testConfig())
-	h.Ensure("f")
+	open(h, "f")
 	f, _ := h.Feed("f")
 	l := f.Current()
 	clk.Set(time.Unix(1035, 0)) // three segments later
@@ -234,7 +254,7 @@ func TestApplyErrors(t *testing.T) {
 
 func TestKeepaliveAndParts(t *testing.T) {
 	h, clk := newTestHub(t, testConfig())
-	h.Ensure("f")
+	open(h, "f")
 	f, _ := h.Feed("f")
 	l := f.Current()
 	start := l.Start
@@ -297,7 +317,7 @@ func TestKeepaliveAndParts(t *testing.T) {
 func TestPartsBeforeOpenAreNeverReady(t *testing.T) {
 	h, clk := newTestHub(t, testConfig())
 	clk.Set(time.Unix(1003, 500_000_000)) // part 3 of segment 100
-	h.Ensure("f")
+	open(h, "f")
 	f, _ := h.Feed("f")
 	l := f.Current()
 	if got, want := l.FirstPart(), 3; got != want {
@@ -350,7 +370,7 @@ func TestDirectHistory(t *testing.T) {
 
 func TestAbortWakesReaders(t *testing.T) {
 	h, _ := newTestHub(t, testConfig())
-	h.Ensure("f")
+	open(h, "f")
 	f, _ := h.Feed("f")
 	l := f.Current()
 	_, _, wake := l.Since(0)
@@ -371,11 +391,12 @@ func TestAbortWakesReaders(t *testing.T) {
 func TestRunRotates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
-		h, err := New(cfg, SystemClock{}, nil, nil)
+		h, err := New(cfg, SystemClock{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.Ensure("f")
+		h.Loaded()
+		open(h, "f")
 		f, _ := h.Feed("f")
 		first := f.Current()
 		ctx, cancel := context.WithCancel(t.Context())

@@ -28,4 +28,7 @@ type Sink interface {
 	// It returns ErrTooManyFeeds or ErrTooManyKeys when a cap is hit,
 	// ErrDuplicate when u.Seq is not above the feed's highest sequence.
 	Apply(feed string, u Update) error
+	// Loaded tells the sink that the replay of stored state is complete
+	// (with core NATS: that the subscription is in place). Idempotent.
+	Loaded()
 }

@@ -52,7 +52,7 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	hub, err := segmenter.New(cfg.Segmenter, segmenter.SystemClock{}, segmenter.NewMetrics(reg), log)
+	hub, err := segmenter.New(cfg.Segmenter, segmenter.SystemClock{}, log)
 	if err != nil {
 		return err
 	}
@@ -118,17 +118,10 @@ func runConfig(ctx context.Context, cfg config, stdout io.Writer, ready listenin
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
-	hub.SetLive(false) // segments open once the stored state is replayed
 	wg.Go(func() { hub.Run(bg) })
 	wg.Go(func() {
 		if err := src.Run(bg); err != nil {
 			errc <- fmt.Errorf("feed source: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if feed.WaitLoaded(bg, src) {
-			hub.SetLive(true)
-			log.Info("state loaded; segments open", "feeds", len(hub.Feeds()))
 		}
 	})
 	if demo {

@@ -157,7 +157,7 @@ func (o *Origin) start() {
 	scfg.SegmentLength = o.opts.SegmentLength
 	scfg.PartLength = o.opts.PartLength
 	scfg.Keepalive = o.opts.Keepalive
-	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, segmenter.NewMetrics(reg), log)
+	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, log)
 	if err != nil {
 		t.Fatalf("segmenter: %v", err)
 	}
@@ -206,14 +206,8 @@ func (o *Origin) start() {
 	o.once = sync.Once{}
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
-	hub.SetLive(false) // until the stored state is replayed
 	o.wg.Go(func() { hub.Run(ctx) })
 	o.wg.Go(func() { src.Run(ctx) })
-	o.wg.Go(func() {
-		if feed.WaitLoaded(ctx, src) {
-			hub.SetLive(true)
-		}
-	})
 	o.wg.Go(func() { o.http.Serve(ln) })
 	o.WaitReady()
 }
