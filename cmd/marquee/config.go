@@ -4,39 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/caarlos0/env/v11"
 
-	"marquee/feed"
-	"marquee/origin"
-	"marquee/segmenter"
+	"marquee/internal/app"
 )
 
-// config is every setting of the binary, composed of the packages' own
-// config structs. All variables carry the MARQUEE_ prefix.
+// config is every setting of the binary: logging, and the app's settings
+// composed of the packages' own config structs. All variables carry the
+// MARQUEE_ prefix.
 type config struct {
-	// Addr is the public listener (viewers, CDN). Default ":8080".
-	Addr string `env:"ADDR" envDefault:":8080"`
-	// AdminAddr is the admin listener (/metrics, /healthz, /readyz). Default
-	// "127.0.0.1:9090"; empty disables it.
-	AdminAddr string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 	// LogFormat is text or json. Default text.
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
-	// ShutdownTimeout bounds the whole drain at SIGINT/SIGTERM. Default 30s.
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
 
-	Segmenter segmenter.Config
-	Origin    origin.Config
-	NATS      feed.Config // includes the embedded server and the demo
-
-	// allowShortSegments lets tests of run use segments under 10 s.
-	allowShortSegments bool
+	app.Config
 }
 
 func parseConfig(environ []string) (config, error) {
@@ -85,35 +70,16 @@ func nameVariables(err error) error {
 	return errors.Join(errs...)
 }
 
+// Validate checks the logging settings and the app's, naming the variable
+// at fault.
 func (c config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("MARQUEE_ADDR must be host:port, got %q", c.Addr)
-	}
-	if c.AdminAddr != "" {
-		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
-			return fmt.Errorf("MARQUEE_ADMIN_ADDR must be host:port or empty, got %q", c.AdminAddr)
-		}
-	}
 	if _, err := c.level(); err != nil {
 		return err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("MARQUEE_LOG_FORMAT must be text or json, got %q", c.LogFormat)
 	}
-	if c.ShutdownTimeout < time.Second {
-		return fmt.Errorf("MARQUEE_SHUTDOWN_TIMEOUT must be at least 1s, got %s", c.ShutdownTimeout)
-	}
-	if !c.allowShortSegments {
-		if err := c.Segmenter.Validate(); err != nil {
-			return err
-		}
-	}
-	for _, v := range []interface{ Validate() error }{c.Origin, c.NATS} {
-		if err := v.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.Config.Validate()
 }
 
 func (c config) level() (slog.Level, error) {

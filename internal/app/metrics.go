@@ -1,0 +1,55 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"marquee/segmenter"
+)
+
+// hubCollector exposes the segmenter's atomic counters (segmenter imports
+// no metrics library) as Prometheus metrics, read at scrape time.
+type hubCollector struct {
+	hub                                            *segmenter.Hub
+	rotations, keepalives, updates, aborted, feeds *prometheus.Desc
+	loaded, logBytes                               *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*hubCollector)(nil)
+
+func newHubCollector(h *segmenter.Hub) *hubCollector {
+	return &hubCollector{
+		hub:        h,
+		rotations:  prometheus.NewDesc("marquee_segment_rotations_total", "Segments closed with a next event (one per feed per segment boundary).", nil, nil),
+		keepalives: prometheus.NewDesc("marquee_segment_keepalives_total", "Keepalive comments appended to segment logs.", nil, nil),
+		updates:    prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs.", nil, nil),
+		aborted:    prometheus.NewDesc("marquee_segment_aborted_total", "Open segments aborted (not finished) at shutdown.", nil, nil),
+		feeds:      prometheus.NewDesc("marquee_feeds", "Number of feeds known to the segmenter.", nil, nil),
+		loaded:     prometheus.NewDesc("marquee_segmenter_loaded", "1 once the stored state is loaded and segments open, else 0.", nil, nil),
+		logBytes:   prometheus.NewDesc("marquee_segment_log_bytes", "Size of segment logs when they close.", nil, nil),
+	}
+}
+
+func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes} {
+		ch <- d
+	}
+}
+
+func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.hub.Stats()
+	ch <- prometheus.MustNewConstMetric(c.rotations, prometheus.CounterValue, float64(st.Rotations))
+	ch <- prometheus.MustNewConstMetric(c.keepalives, prometheus.CounterValue, float64(st.Keepalives))
+	ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(st.Updates))
+	ch <- prometheus.MustNewConstMetric(c.aborted, prometheus.CounterValue, float64(st.Aborted))
+	ch <- prometheus.MustNewConstMetric(c.feeds, prometheus.GaugeValue, float64(st.Feeds))
+	loaded := 0.0
+	if st.Loaded {
+		loaded = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.loaded, prometheus.GaugeValue, loaded)
+	buckets := make(map[float64]uint64, len(segmenter.LogSizeBuckets))
+	for i, ub := range segmenter.LogSizeBuckets {
+		buckets[ub] = st.LogBytes.Buckets[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(c.logBytes, st.LogBytes.Count, st.LogBytes.Sum, buckets)
+}
