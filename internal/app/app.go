@@ -79,7 +79,7 @@ type App struct {
 // NATS server when cfg.NATS.URL is empty, connects, builds the hub, the feed
 // source and the origin, and binds the listeners. Nothing consumes or
 // serves until Run. On error everything built so far is released.
-func New(cfg Config, deps Deps) (a *App, err error) {
+func New(cfg Config, deps Deps) (_ *App, err error) {
 	if err := cfg.validate(deps.Testing.ShortSegments); err != nil {
 		return nil, err
 	}
@@ -92,12 +92,11 @@ func New(cfg Config, deps Deps) (a *App, err error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	a = &App{cfg: cfg, log: log, out: deps.Stdout, reg: reg, errc: make(chan error, 8), quit: make(chan struct{})}
+	a := &App{cfg: cfg, log: log, out: deps.Stdout, reg: reg, errc: make(chan error, 8), quit: make(chan struct{})}
 	a.bg, a.stopBG = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			a.release()
-			a = nil
 		}
 	}()
 

@@ -1,8 +1,9 @@
 // Package testenv runs marquee for real inside a test: an embedded NATS
 // server with JetStream on a temporary store, the feed consumer, the
 // segmenter with short segments, and the origin on a loopback HTTP server.
-// It is wiring for tests only (end-to-end, CDN and browser tests); it wires
-// the same packages cmd/marquee does.
+// The origin is the program's own App (internal/app), the one wiring that
+// cmd/marquee runs too; this package only chooses test-sized settings, a
+// NATS server that tests can stop and restart, and helpers.
 //
 // Concurrency: an Env and its Origin are used from the test goroutine;
 // Stop and Restart must not race with each other.
@@ -14,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +29,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"marquee/feed"
+	"marquee/internal/app"
 	"marquee/origin"
 	"marquee/segmenter"
 )
@@ -39,9 +40,13 @@ type Options struct {
 	PartLength    time.Duration // default 1s
 	Keepalive     time.Duration // default 1s
 	Core          bool          // core NATS instead of JetStream
+	Feeds         []string      // MARQUEE_FEEDS allow-list; default none
 	Addr          string        // listen address; default 127.0.0.1:0
 	Origin        *origin.Config
 	Log           bool // log to the test's output at debug level
+	// Config, when set, edits the app configuration after the options
+	// above were applied (any setting an operator has).
+	Config func(*app.Config)
 }
 
 // NATS is an embedded NATS server with JetStream on a directory that
@@ -105,26 +110,26 @@ func (n *NATS) Publish(subject string, body string) {
 	}
 }
 
-// Origin is one running marquee origin.
+// Origin is one running marquee origin: the program's own App
+// (internal/app), configured for tests and run in the background.
 type Origin struct {
 	t        testing.TB
 	opts     Options
 	nats     *NATS
 	URL      string // http://127.0.0.1:port
 	Addr     string
+	App      *app.App
 	Hub      *segmenter.Hub
 	Server   *origin.Server
 	Registry *prometheus.Registry
 	Source   feed.Source
 
-	http   *http.Server
-	nc     *nats.Conn
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	done chan error // Run's result
+	once sync.Once
 }
 
-// StartOrigin starts an origin on n with opts. It is stopped at cleanup.
+// StartOrigin starts an origin on n with opts and waits until it is ready.
+// It is stopped at cleanup.
 func StartOrigin(t testing.TB, n *NATS, opts Options) *Origin {
 	t.Helper()
 	if opts.SegmentLength == 0 {
@@ -145,6 +150,31 @@ func StartOrigin(t testing.TB, n *NATS, opts Options) *Origin {
 	return o
 }
 
+// Config returns the app configuration an origin with opts runs on n:
+// the production defaults with test-sized segments and drain.
+func Config(n *NATS, opts Options) app.Config {
+	cfg := app.Defaults()
+	cfg.Addr = opts.Addr
+	cfg.AdminAddr = ""
+	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Segmenter.SegmentLength = opts.SegmentLength
+	cfg.Segmenter.PartLength = opts.PartLength
+	cfg.Segmenter.Keepalive = opts.Keepalive
+	cfg.NATS.URL = n.URL
+	cfg.NATS.JetStream = !opts.Core
+	cfg.NATS.Feeds = opts.Feeds
+	cfg.NATS.ReconnectWait = 100 * time.Millisecond
+	cfg.Origin.DrainDelay = 0
+	cfg.Origin.DrainSpread = 100 * time.Millisecond
+	if opts.Origin != nil {
+		cfg.Origin = *opts.Origin
+	}
+	if opts.Config != nil {
+		opts.Config(&cfg)
+	}
+	return cfg
+}
+
 func (o *Origin) start() {
 	t := o.t
 	t.Helper()
@@ -152,63 +182,27 @@ func (o *Origin) start() {
 	if o.opts.Log {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	reg := prometheus.NewRegistry()
-	scfg := segmenter.Defaults()
-	scfg.SegmentLength = o.opts.SegmentLength
-	scfg.PartLength = o.opts.PartLength
-	scfg.Keepalive = o.opts.Keepalive
-	hub, err := segmenter.New(scfg, segmenter.SystemClock{}, log)
-	if err != nil {
-		t.Fatalf("segmenter: %v", err)
-	}
-	fcfg := feed.DefaultConfig()
-	fcfg.URL = o.nats.URL
-	fcfg.JetStream = !o.opts.Core
-	fcfg.ReconnectWait = 100 * time.Millisecond
-	fm := feed.NewMetrics(reg)
-	nc, err := feed.Connect(fcfg, log, fm)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	src, err := feed.NewSource(fcfg, nc, hub, log, fm)
-	if err != nil {
-		t.Fatalf("source: %v", err)
-	}
-	ocfg := origin.Defaults()
-	ocfg.DrainDelay = 0
-	ocfg.DrainSpread = 100 * time.Millisecond
-	if o.opts.Origin != nil {
-		ocfg = *o.opts.Origin
-	}
-	srv := origin.New(ocfg, hub, func() error {
-		st := src.Status()
-		if !st.Ready() {
-			return fmt.Errorf("connected=%v loaded=%v", st.Connected, st.Loaded)
-		}
-		return nil
-	}, origin.NewMetrics(reg), log)
-
-	var ln net.Listener
+	cfg := Config(o.nats, o.opts)
+	var (
+		a   *app.App
+		err error
+	)
 	for i := 0; ; i++ { // a restart may find the port in TIME_WAIT briefly
-		ln, err = net.Listen("tcp", o.opts.Addr)
-		if err == nil || i == 50 {
+		a, err = app.New(cfg, app.Deps{Log: log, Testing: app.Testing{ShortSegments: true}})
+		if err == nil || i == 50 || !strings.Contains(err.Error(), "listen") {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		t.Fatalf("app: %v", err)
 	}
-	o.opts.Addr = ln.Addr().String() // a restart comes back on the same port
+	o.opts.Addr = a.Addr() // a restart comes back on the same port
 	o.Addr, o.URL = o.opts.Addr, "http://"+o.opts.Addr
-	o.Hub, o.Server, o.Registry, o.Source, o.nc = hub, srv, reg, src, nc
-	o.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	o.App, o.Hub, o.Server, o.Registry, o.Source = a, a.Hub(), a.Server(), a.Registry(), a.Source()
 	o.once = sync.Once{}
-	ctx, cancel := context.WithCancel(context.Background())
-	o.cancel = cancel
-	o.wg.Go(func() { hub.Run(ctx) })
-	o.wg.Go(func() { src.Run(ctx) })
-	o.wg.Go(func() { o.http.Serve(ln) })
+	o.done = make(chan error, 1)
+	go func() { o.done <- a.Run(context.Background()) }()
 	o.WaitReady()
 }
 
@@ -228,18 +222,18 @@ func (o *Origin) WaitReady() {
 	})
 }
 
-// Stop drains and stops the origin (idempotent until Restart).
+// Stop drains and stops the origin and waits for Run to return
+// (idempotent until Restart).
 func (o *Origin) Stop() {
 	o.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		o.Server.Drain(ctx)
-		o.Hub.Abort()
-		o.http.Shutdown(ctx)
-		o.http.Close()
-		o.cancel()
-		o.wg.Wait()
-		o.nc.Close()
+		if err := o.App.Close(ctx); err != nil {
+			o.t.Logf("origin stop: %v", err)
+		}
+		if err := <-o.done; err != nil {
+			o.t.Errorf("origin run: %v", err)
+		}
 	})
 }
 

@@ -1,0 +1,188 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// testConfig is an embedded-NATS configuration on random loopback ports
+// with a store in a temporary directory.
+func testConfig(t *testing.T) Config {
+	cfg := Defaults()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Origin.DrainDelay = 0
+	cfg.Origin.DrainSpread = 0
+	cfg.NATS.Embedded.DataDir = t.TempDir()
+	cfg.NATS.Demo.Rate = 50
+	cfg.NATS.ReconnectWait = 100 * time.Millisecond
+	return cfg
+}
+
+// start runs an App in the background; wait returns Run's result.
+func start(t *testing.T, cfg Config) (a *App, wait func() error) {
+	t.Helper()
+	a, err := New(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	wait = sync.OnceValue(func() error { return <-done })
+	t.Cleanup(func() {
+		a.Close(context.Background())
+		wait()
+	})
+	return a, wait
+}
+
+func waitReady(t *testing.T, a *App) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", a.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestTwoAppsInOneProcess: one App with its embedded NATS and demo, a
+// second App on the first one's NATS; both load the same state, serve it,
+// expose their own metrics, and stop cleanly (goleak checks the rest).
+func TestTwoAppsInOneProcess(t *testing.T) {
+	a1, _ := start(t, testConfig(t))
+	cfg2 := testConfig(t)
+	cfg2.NATS.URL = a1.NATSURL()
+	a2, done2 := start(t, cfg2)
+	waitReady(t, a1)
+	waitReady(t, a2)
+	if !a1.Embedded() || a2.Embedded() {
+		t.Fatalf("embedded: %v %v", a1.Embedded(), a2.Embedded())
+	}
+	for _, a := range []*App{a1, a2} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, body := get(t, "http://"+a.Addr()+"/v1/feeds/prices/snapshot")
+			var s struct{ Entries map[string]json.RawMessage }
+			json.Unmarshal(body, &s)
+			if code == 200 && len(s.Entries) == 20 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: snapshot %d %s", a.Addr(), code, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		code, body := get(t, "http://"+a.AdminAddr()+"/metrics")
+		for _, m := range []string{"marquee_ready 1", "marquee_segmenter_loaded 1", "marquee_feeds 2", "marquee_segment_rotations_total", "marquee_segment_log_bytes_bucket", "marquee_nats_connected 1"} {
+			if code != 200 || !bytes.Contains(body, []byte(m)) {
+				t.Errorf("%s metrics lack %q", a.AdminAddr(), m)
+			}
+		}
+	}
+	// Closing the second App does not disturb the first.
+	if err := a2.Close(context.Background()); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if err := done2(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if err := a2.Close(context.Background()); err != nil { // idempotent
+		t.Errorf("second close: %v", err)
+	}
+	if code, _ := get(t, "http://"+a1.Addr()+"/readyz"); code != 200 {
+		t.Errorf("first app readyz %d after the second closed", code)
+	}
+}
+
+// TestCloseWithoutRun releases everything New acquired: the port is free
+// again and no goroutine is left (goleak).
+func TestCloseWithoutRun(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AdminAddr = ""
+	a, err := New(cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := a.Addr()
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil {
+		t.Error("Run after Close returned nil")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port not released: %v", err)
+	}
+	ln.Close()
+}
+
+// TestNewFailsCleanly: a failure late in New (the admin port is taken)
+// names the variable and releases the embedded NATS server and the public
+// listener it had already started.
+func TestNewFailsCleanly(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(t)
+	cfg.AdminAddr = busy.Addr().String()
+	_, err = New(cfg, Deps{})
+	if err == nil || !strings.Contains(err.Error(), "MARQUEE_ADMIN_ADDR") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestConfigErrorsNameVariables: Validate names the variable at fault, and
+// short segments are only for tests.
+func TestConfigErrorsNameVariables(t *testing.T) {
+	cfg := Defaults()
+	cfg.Segmenter.SegmentLength = 3 * time.Second
+	cfg.Segmenter.Keepalive = time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "MARQUEE_SEGMENT_LENGTH") {
+		t.Errorf("3s segments: %v", err)
+	}
+	if err := cfg.validate(true); err != nil {
+		t.Errorf("3s segments with the test knob: %v", err)
+	}
+	cfg = Defaults()
+	cfg.ShutdownTimeout = 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "MARQUEE_SHUTDOWN_TIMEOUT") {
+		t.Errorf("shutdown timeout: %v", err)
+	}
+	cfg = Defaults()
+	cfg.NATS.Feeds = []string{"bad feed"}
+	cfg.Addr = "127.0.0.1:0"
+	cfg.AdminAddr = ""
+	cfg.NATS.URL = "nats://127.0.0.1:1"
+	if _, err := New(cfg, Deps{}); err == nil || !strings.Contains(err.Error(), "MARQUEE_FEEDS") {
+		t.Errorf("bad feed name: %v", err)
+	}
+}
