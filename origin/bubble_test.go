@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -137,12 +138,17 @@ func (b *bubble) segPath(i int64, rest ...string) string {
 // do starts a request with the given header (name, value pairs) and
 // returns at once; its handler runs in a goroutine of the bubble.
 func (b *bubble) do(method, path string, header ...string) *exchange {
+	return b.serve(nil, method, path, header...)
+}
+
+// serve starts a request; stalled is the exchange's stalled channel.
+func (b *bubble) serve(stalled chan struct{}, method, path string, header ...string) *exchange {
 	ctx, cancel := context.WithCancel(context.Background())
 	req := httptest.NewRequestWithContext(ctx, method, "http://origin.test"+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	x := &exchange{cancel: cancel, done: make(chan struct{}), header: make(http.Header)}
+	x := &exchange{cancel: cancel, done: make(chan struct{}), header: make(http.Header), stalled: stalled}
 	b.mu.Lock()
 	b.xs = append(b.xs, x)
 	b.mu.Unlock()
@@ -166,6 +172,15 @@ func (b *bubble) do(method, path string, header ...string) *exchange {
 	return x
 }
 
+// stall starts a GET whose client stops reading: every write blocks until
+// the returned function is called, or until its write deadline.
+func (b *bubble) stall(path string, header ...string) (*exchange, func()) {
+	stalled := make(chan struct{})
+	x := b.serve(stalled, http.MethodGet, path, header...)
+	synctest.Wait()
+	return x, sync.OnceFunc(func() { close(stalled) })
+}
+
 // get starts a GET and lets it run until it blocks or ends.
 func (b *bubble) get(path string, header ...string) *exchange {
 	x := b.do(http.MethodGet, path, header...)
@@ -184,7 +199,12 @@ type exchange struct {
 
 	header http.Header // the handler's header map (handler goroutine only)
 
+	// stalled, when not nil, makes every Write block until it is closed
+	// or the write deadline passes (a viewer that stopped reading).
+	stalled chan struct{}
+
 	mu       sync.Mutex // guards the fields below
+	deadline time.Time  // write deadline (http.ResponseController)
 	code     int
 	sent     http.Header // header as of WriteHeader
 	headerAt time.Time
@@ -216,10 +236,34 @@ func (x *exchange) WriteHeader(code int) {
 
 func (x *exchange) Write(p []byte) (int, error) {
 	x.WriteHeader(http.StatusOK)
+	if x.stalled != nil {
+		x.mu.Lock()
+		deadline := x.deadline
+		x.mu.Unlock()
+		var expired <-chan time.Time
+		if !deadline.IsZero() {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			expired = t.C
+		}
+		select {
+		case <-x.stalled:
+		case <-expired:
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.writes = append(x.writes, write{time.Now(), string(p)})
 	return len(p), nil
+}
+
+// SetWriteDeadline is what http.ResponseController calls.
+func (x *exchange) SetWriteDeadline(t time.Time) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.deadline = t
+	return nil
 }
 
 func (x *exchange) Flush() {

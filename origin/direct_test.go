@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,4 +111,32 @@ func ids(s string) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// TestDirectSlowReader: a direct viewer that falls out of the history is
+// closed as slow, cleanly (it resumes with Last-Event-ID and a snapshot).
+func TestDirectSlowReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		scfg := testSegmenter()
+		scfg.History = 4
+		b := newBubble(t, Defaults(), scfg)
+		b.sleepUntil(100 * time.Millisecond)
+		x, release := b.stall("/v1/feeds/prices/events")
+		for i := range 6 {
+			b.update(fmt.Sprint("K", i), `{"p":1}`)
+		}
+		b.sleepUntil(500 * time.Millisecond)
+		release()
+		synctest.Wait()
+		b.wantEnded(x, "direct viewer out of the history", 500*time.Millisecond)
+		if aborted, p := x.outcome(); aborted || p != nil {
+			t.Errorf("direct viewer: aborted %v, panic %v; want a clean end", aborted, p)
+		}
+		if got := counter(b.s.m.streamClosed.WithLabelValues(modeDirect, reasonSlow)); got != 1 {
+			t.Errorf("direct closed slow = %v, want 1", got)
+		}
+		if got := counter(b.s.m.slowClosed.WithLabelValues(modeDirect)); got != 1 {
+			t.Errorf("direct slow readers closed = %v, want 1", got)
+		}
+	})
 }

@@ -238,3 +238,47 @@ func dump(b *bubble, ws []write) string {
 	}
 	return sb.String()
 }
+
+// TestSlowReader: a stream-mode viewer that falls more than MaxLagBytes
+// behind the log is closed as slow, one that cannot take a batch within
+// WriteTimeout as a write error, both aborted and counted as slow readers.
+func TestSlowReader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Defaults()
+		cfg.MaxLagBytes = 1000
+		cfg.WriteTimeout = 3 * time.Second
+		b := newBubble(t, cfg, testSegmenter())
+		b.sleepUntil(100 * time.Millisecond)
+		lagging, release := b.stall(b.segPath(0))
+		stuck, _ := b.stall(b.segPath(0))
+		for i := range 20 { // 20 updates of more than 50 bytes each
+			b.update(fmt.Sprint("K", i), `{"p":12345678901234567890}`)
+		}
+		b.sleepUntil(200 * time.Millisecond)
+		release()
+		synctest.Wait()
+		b.wantEnded(lagging, "lagging viewer", 200*time.Millisecond)
+		if aborted, _ := lagging.outcome(); !aborted {
+			t.Error("lagging viewer: not aborted")
+		}
+
+		b.sleepUntil(3100*time.Millisecond - time.Nanosecond)
+		if ended, _ := stuck.ended(); ended {
+			t.Error("stuck viewer closed before its write timeout")
+		}
+		b.sleepUntil(3100 * time.Millisecond)
+		b.wantEnded(stuck, "stuck viewer", 3100*time.Millisecond)
+		if aborted, _ := stuck.outcome(); !aborted {
+			t.Error("stuck viewer: not aborted")
+		}
+		m := b.s.m
+		for reason, want := range map[string]float64{reasonSlow: 1, reasonWriteError: 1} {
+			if got := counter(m.streamClosed.WithLabelValues(modeStream, reason)); got != want {
+				t.Errorf("closed %s = %v, want %v", reason, got, want)
+			}
+		}
+		if got := counter(m.slowClosed.WithLabelValues(modeStream)); got != 2 {
+			t.Errorf("slow readers closed = %v, want 2", got)
+		}
+	})
+}
