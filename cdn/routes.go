@@ -3,8 +3,10 @@ package cdn
 // This file is data only: the routes marquee serves and how an edge in front
 // of it must treat each one. The edge configurations that ship with marquee
 // (cdn/varnish, terraform/cloudflare, terraform/cloudfront) are checked
-// against it by tests, and cdn/tfcheck checks that it lists exactly
-// the GET routes registered in origin and cmd/marquee.
+// against it by tests. origin builds its public mux from PublicRoutes (and
+// refuses to start with a route it has no handler for, or a handler not
+// listed here); cdn/tfcheck checks that AdminRoutes lists exactly the GET
+// routes registered in cmd/marquee.
 
 // EdgeClass is how an edge must treat the requests of a route.
 type EdgeClass string

@@ -99,10 +99,8 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 		case <-wake:
 		case <-keepalive.C:
 			buf = append(buf, keepaliveFrame...)
-		case <-r.Context().Done():
-			return
-		case <-st.stop:
-			reason = reasonDrain
+		case <-st.ctx.Done():
+			reason = reasonOf(st.ctx) // the client left, or drain
 			return
 		}
 	}

@@ -1,18 +1,31 @@
 // Package origin is marquee's HTTP face: the routes of the public API
-// (feed list, descriptor, snapshot, stream-mode segments, direct-mode
+// (feed list, descriptor, snapshot, stream-mode segments, parts, direct-mode
 // events, health), the streaming handlers that copy segment logs to
 // viewers, and the HTTP metrics.
 //
-// Every response's cache headers come from package cdn. No handler reads a
-// cookie or sets one, query strings never change a cacheable response, and
-// the body of a segment is the segment log itself: the same bytes for every
+// The mux is built from the route table cdn.PublicRoutes: New registers
+// the GET route of every entry and panics when a route has no handler or a
+// handler no route, so no route exists without an edge policy. Every
+// response's cache headers come from package cdn. No handler reads a cookie
+// or sets one, query strings never change a cacheable response, and the
+// body of a segment is the segment log itself: the same bytes for every
 // viewer.
 //
 // Concurrency contract: a Server is safe for concurrent use by any number
 // of requests. Each streaming request runs in its own handler goroutine
-// (owned by net/http) and holds nothing but an offset into a shared,
-// append-only segment log; it wakes on the log's close-and-replace channel,
-// writes everything new in one batch with a write deadline, and flushes
-// once. Drain ends open streams in spread-out batches; a stream of a
-// segment that is not finished is aborted so no edge caches it truncated.
+// (owned by net/http; origin starts none of its own) and holds nothing but
+// an offset into a shared, append-only segment log; it wakes on the log's
+// close-and-replace channel, writes everything new in one batch with a
+// write deadline, and flushes once.
+//
+// Every streaming response (and held part request) is admitted under the
+// same lock under which Drain sets "draining", so a stream is either
+// refused with 503 or ended by Drain. Each has a context, a child of the
+// request's, cancelled with a cause: the client went away, Drain ended it,
+// or the handler returned; every wait of a handler selects on it, and
+// waits for something that may not happen (a segment or part the
+// segmenter has yet to open or record) are also bounded in time. Drain
+// ends open streams in spread-out batches (a stream of a segment that is
+// not finished is aborted so no edge caches it truncated) and waits for a
+// channel closed when the last one ends.
 package origin

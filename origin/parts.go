@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -57,7 +58,9 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 	reason := reasonComplete
 	defer func() { s.closeStream(st, modePart, reason) }()
 
-	ctx, cancel := st.context(r.Context())
+	// Every hold is bounded: the part ends at partEnd, at most two parts
+	// from now, and the segmenter records it within tickGrace.
+	ctx, cancel := context.WithDeadlineCause(st.ctx, partEnd.Add(tickGrace), errHoldExpired)
 	defer cancel()
 
 	l, found := f.Segment(n)
@@ -70,7 +73,7 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 		// The current segment not opened yet, or the next one: wait for it.
 		var err error
 		if l, err = f.WaitSegment(ctx, n); err != nil {
-			reason = s.heldFailed(w, r, err)
+			reason = s.heldFailed(ctx, w, r, err)
 			return
 		}
 	}
@@ -105,15 +108,15 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			reason = s.heldFailed(w, r, ctx.Err())
+			reason = s.heldFailed(ctx, w, r, ctx.Err())
 			return
 		}
 	}
 }
 
-// heldFailed answers a held request that could not be completed and
-// returns the close reason.
-func (s *Server) heldFailed(w http.ResponseWriter, r *http.Request, err error) string {
+// heldFailed answers a held request that could not be completed (its wait
+// under ctx ended with err) and returns the close reason.
+func (s *Server) heldFailed(ctx context.Context, w http.ResponseWriter, r *http.Request, err error) string {
 	if r.Context().Err() != nil {
 		return reasonClientGone
 	}
@@ -121,7 +124,7 @@ func (s *Server) heldFailed(w http.ResponseWriter, r *http.Request, err error) s
 	if errors.Is(err, segmenter.ErrClosed) {
 		return reasonAborted
 	}
-	return reasonDrain
+	return reasonOf(ctx) // drain, or the hold expired (refused)
 }
 
 func (s *Server) writePart(w http.ResponseWriter, r *http.Request, feed string, data []byte, upto, held bool) {

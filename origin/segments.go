@@ -27,6 +27,10 @@ func parseIndex(s string) (int64, bool) {
 	return n, err == nil
 }
 
+// tickGrace bounds how long after a boundary a request waits for the
+// segmenter to open the segment (or record the part) that boundary starts.
+const tickGrace = 2 * time.Second
+
 // lookupSegment finds the log of segment n for a request, holding an early
 // request for the next segment until it opens. It answers errors itself.
 // held reports whether the request waited for the segment to start.
@@ -40,8 +44,10 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 			return l, false, true
 		}
 		if n == cur {
-			// The boundary just passed and the segmenter has not ticked yet.
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			// The boundary just passed and the segmenter has not ticked
+			// yet (or the hub is still loading): wait a little, never past
+			// a drain.
+			ctx, cancel := context.WithTimeoutCause(st.ctx, tickGrace, errHoldExpired)
 			defer cancel()
 			if l, err := f.WaitSegment(ctx, n); err == nil {
 				return l, false, true
@@ -52,7 +58,9 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 		s.writeError(w, r, httpError{Code: http.StatusGone, Msg: "segment " + strconv.FormatInt(n, 10) + " is no longer retained; current is " + strconv.FormatInt(cur, 10)})
 		return nil, false, false
 	case n == cur+1 && g.Start(n).Sub(now) <= s.cfg.EarlyHold:
-		ctx, cancel := st.context(r.Context())
+		// Held until the segment opens, bounded in case it never does
+		// (a hub that is still loading opens none).
+		ctx, cancel := context.WithDeadlineCause(st.ctx, g.Start(n).Add(tickGrace), errHoldExpired)
 		defer cancel()
 		l, err := f.WaitSegment(ctx, n)
 		if err != nil {
@@ -121,7 +129,7 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 		reason = reasonComplete
 		return
 	}
-	reason = s.copyLog(w, r, l, st)
+	reason = s.copyLog(w, l, st)
 	if reason != reasonComplete && reason != reasonClientGone {
 		// The body is incomplete (aborted segment, drain, slow viewer):
 		// end the response without its terminating chunk so that no edge
@@ -132,7 +140,7 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 
 // copyLog copies the log to w until it closes, the client leaves or the
 // stream is stopped, and returns why it ended.
-func (s *Server) copyLog(w http.ResponseWriter, r *http.Request, l *segmenter.Log, st *stream) string {
+func (s *Server) copyLog(w http.ResponseWriter, l *segmenter.Log, st *stream) string {
 	rc := http.NewResponseController(w)
 	bytes := s.m.bytesWritten.WithLabelValues(modeStream)
 	off := 0
@@ -164,10 +172,8 @@ func (s *Server) copyLog(w http.ResponseWriter, r *http.Request, l *segmenter.Lo
 		}
 		select {
 		case <-wake:
-		case <-r.Context().Done():
-			return reasonClientGone
-		case <-st.stop:
-			return reasonDrain
+		case <-st.ctx.Done():
+			return reasonOf(st.ctx) // the client left, or drain
 		}
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,35 +33,52 @@ type Server struct {
 	idBase string // random per process, so response ids differ across replicas
 
 	respSeq  atomic.Uint64
-	draining atomic.Bool
-	nstreams atomic.Int64
+	draining atomic.Bool // set by Drain with mu held; read without it by readiness
 
-	mu      sync.Mutex // guards the fields below
-	streams map[*stream]struct{}
-	seen    map[string]bool // feeds whose metric labels exist
+	mu      sync.Mutex           // guards the fields below
+	streams map[*stream]struct{} // open streams; none is added once draining is set
+	drained chan struct{}        // closed once draining is set and streams is empty
+	seen    map[string]bool      // feeds whose metric labels exist
+
+	// testHookAdmit, when set, runs in openStream just before a stream is
+	// admitted (tests only: it lets a test run Drain at that point).
+	testHookAdmit func()
 }
 
-// stream is one open streaming response, registered for drain.
+// stream is one open streaming response (or held part request),
+// registered for drain.
 type stream struct {
-	stop chan struct{} // closed by Drain
+	// ctx is a child of the request's context. It ends when the client
+	// goes away (the request context's cause), when Drain ends the stream
+	// (errDrained) or when the handler returns (errStreamDone).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
-// context returns a child of parent that is also cancelled when Drain
-// stops the stream (for waits that do not select on stop themselves).
-func (st *stream) context(parent context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(parent)
-	go func() {
-		select {
-		case <-st.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+// Causes of a stream's context ending (see reasonOf).
+var (
+	errDrained     = errors.New("origin: stream ended by drain")
+	errStreamDone  = errors.New("origin: stream handler returned")
+	errHoldExpired = errors.New("origin: held request was not released in time")
+)
+
+// reasonOf returns the close reason of a stream whose context (or a
+// context derived from it) is done, from its cause.
+func reasonOf(ctx context.Context) string {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errDrained):
+		return reasonDrain
+	case errors.Is(cause, errHoldExpired):
+		return reasonRefused
+	default:
+		return reasonClientGone
+	}
 }
 
 // New returns a Server. ready reports whether the origin can serve current
-// state (NATS connected and state loaded); nil means always ready.
+// state (NATS connected and state loaded); nil means always ready. It
+// panics when a route of cdn.PublicRoutes has no handler or a handler has
+// no route (a programming error, caught by any test that calls New).
 func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *slog.Logger) *Server {
 	if ready == nil {
 		ready = func() error { return nil }
@@ -82,27 +102,70 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 		log:     log.With("component", "origin"),
 		idBase:  hex.EncodeToString(rb[:]),
 		streams: make(map[*stream]struct{}),
+		drained: make(chan struct{}),
 		seen:    make(map[string]bool),
 	}
+	mux, err := s.newMux(cdn.PublicRoutes, s.handlers())
+	if err != nil {
+		panic(err)
+	}
+	s.mux = mux
+	return s
+}
+
+// handlers returns the handler of every GET route, by the route's pattern
+// in cdn.PublicRoutes.
+func (s *Server) handlers() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"/{$}":                          s.handleDashboard,
+		"/v1/client.js":                 s.handleClient,
+		"/assets/{file}":                s.handleAsset,
+		"/v1/feeds":                     s.handleFeeds,
+		"/v1/feeds/{feed}":              s.handleDescriptor,
+		"/v1/feeds/{feed}/snapshot":     s.handleSnapshot,
+		"/v1/feeds/{feed}/segments/{n}": s.handleSegment,
+		"/v1/feeds/{feed}/segments/{n}/parts/{k}": s.handlePart,
+		"/v1/feeds/{feed}/segments/{n}/upto/{k}":  s.handleUpto,
+		"/v1/feeds/{feed}/events":                 s.handleDirect,
+		"/healthz":                                s.handleHealth,
+		"/readyz":                                 s.handleReady,
+	}
+}
+
+// newMux builds the public mux from a route table: the GET route of every
+// entry of routes, served by handlers[pattern]. A route without a handler,
+// a handler without a route, and a route listed twice are errors, so no
+// route exists without an edge policy. Other methods: OPTIONS preflight
+// under /v1/, and a JSON 404 for anything unmatched.
+func (s *Server) newMux(routes []cdn.Route, handlers map[string]http.HandlerFunc) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/feeds", s.handleFeeds)
-	mux.HandleFunc("GET /v1/feeds/{feed}", s.handleDescriptor)
-	mux.HandleFunc("GET /v1/feeds/{feed}/snapshot", s.handleSnapshot)
-	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}", s.handleSegment)
-	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}/parts/{k}", s.handlePart)
-	mux.HandleFunc("GET /v1/feeds/{feed}/segments/{n}/upto/{k}", s.handleUpto)
-	mux.HandleFunc("GET /v1/feeds/{feed}/events", s.handleDirect)
+	listed := make(map[string]bool, len(routes))
+	for _, rt := range routes {
+		if listed[rt.Pattern] {
+			return nil, fmt.Errorf("origin: route %s is listed twice", rt.Pattern)
+		}
+		listed[rt.Pattern] = true
+		h, ok := handlers[rt.Pattern]
+		if !ok {
+			return nil, fmt.Errorf("origin: route %s has no handler", rt.Pattern)
+		}
+		mux.HandleFunc(http.MethodGet+" "+rt.Pattern, h)
+	}
+	var extra []string
+	for p := range handlers {
+		if !listed[p] {
+			extra = append(extra, p)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return nil, fmt.Errorf("origin: handlers without a route in the table: %s", strings.Join(extra, ", "))
+	}
 	mux.HandleFunc("OPTIONS /v1/", s.handlePreflight)
-	mux.HandleFunc("GET /{$}", s.handleDashboard)
-	mux.HandleFunc("GET /v1/client.js", s.handleClient)
-	mux.HandleFunc("GET /assets/{file}", s.handleAsset)
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, httpError{Code: http.StatusNotFound, Msg: "not found"})
 	})
-	s.mux = mux
-	return s
+	return mux, nil
 }
 
 // Handler returns the HTTP handler of the public API.
@@ -186,28 +249,44 @@ func (s *Server) responseID() string {
 // openStream registers a streaming response for drain. When the server is
 // draining or at its stream cap it answers 503 itself and returns nil.
 func (s *Server) openStream(w http.ResponseWriter, r *http.Request, mode string) *stream {
-	if s.draining.Load() {
+	if s.testHookAdmit != nil {
+		s.testHookAdmit()
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	st := &stream{ctx: ctx, cancel: cancel}
+	if !s.admit(st) {
+		cancel(errStreamDone)
 		s.writeError(w, r, errUnavailable)
 		return nil
 	}
-	if n := s.nstreams.Add(1); s.cfg.MaxStreams > 0 && n > int64(s.cfg.MaxStreams) {
-		s.nstreams.Add(-1)
-		s.writeError(w, r, errUnavailable)
-		return nil
-	}
-	st := &stream{stop: make(chan struct{})}
-	s.mu.Lock()
-	s.streams[st] = struct{}{}
-	s.mu.Unlock()
 	s.m.openStreams.WithLabelValues(mode).Inc()
 	return st
 }
 
-func (s *Server) closeStream(st *stream, mode, reason string) {
+// admit registers st unless the server is draining or at its stream cap.
+// Checking and registering under one lock, the lock under which Drain sets
+// draining and takes its list, means a stream is either refused or ended
+// by Drain: none slips in between.
+func (s *Server) admit(st *stream) bool {
 	s.mu.Lock()
-	delete(s.streams, st)
+	defer s.mu.Unlock()
+	if s.draining.Load() || (s.cfg.MaxStreams > 0 && len(s.streams) >= s.cfg.MaxStreams) {
+		return false
+	}
+	s.streams[st] = struct{}{}
+	return true
+}
+
+func (s *Server) closeStream(st *stream, mode, reason string) {
+	st.cancel(errStreamDone)
+	s.mu.Lock()
+	if _, ok := s.streams[st]; ok {
+		delete(s.streams, st)
+		if s.draining.Load() && len(s.streams) == 0 {
+			close(s.drained)
+		}
+	}
 	s.mu.Unlock()
-	s.nstreams.Add(-1)
 	s.m.openStreams.WithLabelValues(mode).Dec()
 	s.m.streamClosed.WithLabelValues(mode, reason).Inc()
 	if reason == reasonSlow || reason == reasonWriteError {
@@ -222,13 +301,39 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Drain prepares shutdown: readiness reports 503 at once, new streams are
 // refused, and after DrainDelay the open streams are ended in DrainBatches
-// batches spread over DrainSpread. It returns when every stream has ended or
-// ctx is done. Call http.Server.Shutdown afterwards.
+// batches spread over DrainSpread (a stream of an unfinished segment is
+// aborted). It returns when every stream has ended or ctx is done. A second
+// call only waits for the same. Call http.Server.Shutdown afterwards.
 func (s *Server) Drain(ctx context.Context) error {
-	if s.draining.Swap(true) {
-		return nil
+	s.mu.Lock()
+	first := !s.draining.Load()
+	if first {
+		s.draining.Store(true)
+		if len(s.streams) == 0 {
+			close(s.drained)
+		}
 	}
-	s.log.Info("draining", "delay", s.cfg.DrainDelay, "spread", s.cfg.DrainSpread, "streams", s.nstreams.Load())
+	open := len(s.streams)
+	s.mu.Unlock()
+	if first {
+		s.log.Info("draining", "delay", s.cfg.DrainDelay, "spread", s.cfg.DrainSpread, "streams", open)
+		if err := s.endStreams(ctx); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-s.drained:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		open = len(s.streams)
+		s.mu.Unlock()
+		return fmt.Errorf("origin: drain: %d streams still open: %w", open, ctx.Err())
+	}
+}
+
+// endStreams waits DrainDelay, then ends the open streams in batches.
+func (s *Server) endStreams(ctx context.Context) error {
 	if err := sleep(ctx, s.cfg.DrainDelay); err != nil {
 		return err
 	}
@@ -238,12 +343,12 @@ func (s *Server) Drain(ctx context.Context) error {
 		all = append(all, st)
 	}
 	s.mu.Unlock()
-	batches := s.cfg.DrainBatches
+	batches := max(s.cfg.DrainBatches, 1)
 	per := (len(all) + batches - 1) / batches
 	for i := 0; i < batches && len(all) > 0; i++ {
 		n := min(per, len(all))
 		for _, st := range all[:n] {
-			close(st.stop)
+			st.cancel(errDrained)
 		}
 		all = all[n:]
 		if len(all) > 0 {
@@ -252,14 +357,10 @@ func (s *Server) Drain(ctx context.Context) error {
 			}
 		}
 	}
-	for s.nstreams.Load() > 0 {
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return errors.Join(err, errors.New("streams still open"))
-		}
-	}
 	return nil
 }
 
+// sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()

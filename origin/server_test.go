@@ -7,13 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"marquee/cdn"
 	"marquee/segmenter"
 )
 
@@ -86,25 +88,96 @@ func FuzzParseIndex(f *testing.F) {
 	})
 }
 
-func TestMaxStreams(t *testing.T) {
-	cfg := Defaults()
-	cfg.MaxStreams = 1
-	_, hub, ts, _ := newTestServer(t, cfg)
-	f, _ := hub.Feed("prices")
-	url := fmt.Sprintf("%s/v1/feeds/prices/segments/%d", ts.URL, f.Current().N)
-	first, err := http.Get(url)
+// TestMuxFromRouteTable: the mux is built from cdn.PublicRoutes, so a
+// route in the table without a handler, a handler without a route, and a
+// route listed twice are errors at construction, and New panics on them.
+func TestMuxFromRouteTable(t *testing.T) {
+	hub, err := segmenter.New(segmenter.Defaults(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer first.Body.Close()
-	second, err := http.Get(ts.URL + "/v1/feeds/prices/events")
-	if err != nil {
-		t.Fatal(err)
+	s := New(Defaults(), hub, nil, NewMetrics(prometheus.NewRegistry()), nil)
+	if _, err := s.newMux(cdn.PublicRoutes, s.handlers()); err != nil {
+		t.Fatalf("the route table and the handlers disagree: %v", err)
 	}
-	second.Body.Close()
-	if second.StatusCode != http.StatusServiceUnavailable || second.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("second stream: %d %q", second.StatusCode, second.Header.Get("Cache-Control"))
+	noHandler := append(slices.Clone(cdn.PublicRoutes), cdn.Route{Pattern: "/v1/new", Edge: cdn.EdgeShort})
+	orphan := s.handlers()
+	orphan["/v1/orphan"] = s.handleHealth
+	twice := append(slices.Clone(cdn.PublicRoutes), cdn.PublicRoutes[0])
+	for _, tc := range []struct {
+		name     string
+		routes   []cdn.Route
+		handlers map[string]http.HandlerFunc
+		want     string
+	}{
+		{"route without handler", noHandler, s.handlers(), "/v1/new has no handler"},
+		{"handler without route", cdn.PublicRoutes, orphan, "without a route in the table: /v1/orphan"},
+		{"route listed twice", twice, s.handlers(), "listed twice"},
+	} {
+		_, err := s.newMux(tc.routes, tc.handlers)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want one containing %q", tc.name, err, tc.want)
+		}
 	}
+
+	saved := cdn.PublicRoutes
+	defer func() { cdn.PublicRoutes = saved }()
+	cdn.PublicRoutes = noHandler
+	defer func() {
+		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "/v1/new has no handler") {
+			t.Errorf("New with a route without handler: panic %v", p)
+		}
+	}()
+	New(Defaults(), hub, nil, NewMetrics(prometheus.NewRegistry()), nil)
+}
+
+// TestRoutes: every route of the table is served under its own pattern
+// (the route label of the request metric), and other methods and paths
+// are answered as before: OPTIONS preflight under /v1/, 405 with Allow,
+// a JSON 404 no-store.
+func TestRoutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBubble(t, Defaults(), testSegmenter())
+		b.sleepUntil(1500 * time.Millisecond) // part 0 is finished
+		sample := strings.NewReplacer("{$}", "", "{file}", "dashboard.css", "{feed}", "prices", "{n}", fmt.Sprint(b.n0), "{k}", "0")
+		for _, rt := range cdn.PublicRoutes {
+			path := sample.Replace(rt.Pattern)
+			x := b.do(http.MethodHead, path)
+			synctest.Wait()
+			x.cancel()
+			<-x.done
+			if code, _ := x.status(); code != http.StatusOK {
+				t.Errorf("HEAD %s: %d", path, code)
+			}
+			if got := counter(b.s.m.requests.WithLabelValues("GET "+rt.Pattern, "2xx")); got != 1 {
+				t.Errorf("HEAD %s: requests{route=%q} = %v, want 1", path, "GET "+rt.Pattern, got)
+			}
+			if rt.Stream != (x.head("Content-Type") == "text/event-stream") {
+				t.Errorf("HEAD %s: Content-Type %q, route table says stream %v", path, x.head("Content-Type"), rt.Stream)
+			}
+		}
+
+		pre := b.do(http.MethodOptions, "/v1/feeds/prices/events", "Access-Control-Request-Headers", "last-event-id")
+		synctest.Wait()
+		if code, _ := pre.status(); code != http.StatusNoContent || !strings.Contains(pre.head("Access-Control-Allow-Headers"), "Last-Event-ID") {
+			t.Errorf("OPTIONS: %d %v", code, pre.headers())
+		}
+		post := b.do(http.MethodPost, "/v1/feeds")
+		synctest.Wait()
+		if code, _ := post.status(); code != http.StatusMethodNotAllowed || post.head("Allow") != "GET, HEAD, OPTIONS" {
+			t.Errorf("POST: %d Allow %q", code, post.head("Allow"))
+		}
+		for _, path := range []string{"/v1/nope", "/v1/feeds/prices/segments/1/parts", "/index.html"} {
+			x := b.get(path)
+			var e struct{ Code int }
+			if code, _ := x.status(); code != http.StatusNotFound || x.head("Cache-Control") != "no-store" || json.Unmarshal([]byte(x.body()), &e) != nil || e.Code != 404 {
+				t.Errorf("GET %s: %d %q %q, want a JSON 404 no-store", path, code, x.head("Cache-Control"), x.body())
+			}
+		}
+		if got := counter(b.s.m.requests.WithLabelValues("unmatched", "4xx")); got != 4 {
+			t.Errorf("unmatched 4xx = %v, want 4 (POST and three 404s)", got)
+		}
+	})
 }
 
 // TestStreamsAreNotCompressed: a client asking for gzip still gets the
@@ -135,67 +208,6 @@ func TestStreamsAreNotCompressed(t *testing.T) {
 	}
 }
 
-// TestDrainSpreadsStreams: readiness goes 503 first, then every stream
-// ends; a stream of an open segment is aborted, not ended cleanly.
-func TestDrainSpreadsStreams(t *testing.T) {
-	cfg := Defaults()
-	cfg.DrainDelay = 50 * time.Millisecond
-	cfg.DrainSpread = 200 * time.Millisecond
-	cfg.DrainBatches = 4
-	s, hub, ts, reg := newTestServer(t, cfg)
-	f, _ := hub.Feed("prices")
-	if left := time.Until(f.Current().End); left < 3*time.Second {
-		time.Sleep(left + 50*time.Millisecond) // keep the boundary out of the test
-	}
-	waitFor(t, func() bool { return time.Until(f.Current().End) > 3*time.Second })
-	url := fmt.Sprintf("%s/v1/feeds/prices/segments/%d", ts.URL, f.Current().N)
-	results := make(chan error, 8)
-	for range 8 {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			_, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			results <- err
-		}()
-	}
-	waitFor(t, func() bool { return testutil.ToFloat64(s.m.openStreams.WithLabelValues(modeStream)) == 8 })
-	drained := make(chan error, 1)
-	go func() { drained <- s.Drain(context.Background()) }()
-	waitFor(t, func() bool {
-		resp, err := http.Get(ts.URL + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	})
-	if err := <-drained; err != nil {
-		t.Fatalf("drain: %v", err)
-	}
-	for range 8 {
-		if err := <-results; err == nil {
-			t.Error("a stream of an open segment ended cleanly at drain")
-		}
-	}
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("new stream while draining: %d", resp.StatusCode)
-	}
-	if got := testutil.ToFloat64(s.m.streamClosed.WithLabelValues(modeStream, reasonDrain)); got != 8 {
-		t.Errorf("closed by drain = %v, want 8", got)
-	}
-	if probs, err := testutil.GatherAndLint(reg); err != nil || len(probs) > 0 {
-		t.Errorf("lint: %v %v", err, probs)
-	}
-}
-
 func TestPreflight(t *testing.T) {
 	_, _, ts, _ := newTestServer(t, Defaults())
 	req, _ := http.NewRequest("OPTIONS", ts.URL+"/v1/feeds/prices/events", nil)
@@ -208,17 +220,6 @@ func TestPreflight(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Last-Event-ID") {
 		t.Errorf("preflight: %d %v", resp.StatusCode, resp.Header)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met after 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
