@@ -97,6 +97,7 @@ func TestJetStreamSourceApplies(t *testing.T) {
 		t.Fatalf("stream sequences not increasing: %d %d %d", s1, s2, s3)
 	}
 	checkNoDoubles(t, f.sink.applied())
+	waitFor(t, "Sink.Loaded called once (the end of the replay)", func() bool { return f.sink.loadedCalls() == 1 })
 	if got := testutil.ToFloat64(f.m.accepted.WithLabelValues("prices")); got != 2 {
 		t.Errorf("accepted{prices} = %v, want 2", got)
 	}
@@ -356,6 +357,7 @@ func TestJetStreamSourceServerRestart(t *testing.T) {
 	if got := len(sink.applied()); got != 3 {
 		t.Errorf("sink has %d updates, want 3", got)
 	}
+	waitFor(t, "Sink.Loaded called once: a reconnect does not end a replay again", func() bool { return sink.loadedCalls() == 1 })
 	waitFor(t, "marquee_nats_reconnects_total >= 1", func() bool { return testutil.ToFloat64(m.reconnects) >= 1 })
 	waitFor(t, "marquee_nats_connected 1", func() bool { return testutil.ToFloat64(m.connected) == 1 })
 	if st := src.Status(); !st.Ready() {
@@ -423,6 +425,9 @@ func TestJetStreamSourceMissingStream(t *testing.T) {
 	if st := src.Status(); st.Loaded || st.Ready() {
 		t.Fatalf("status without stream = %+v", st)
 	}
+	if got := sink.loadedCalls(); got != 0 {
+		t.Fatalf("Sink.Loaded called %d times without a stream", got)
+	}
 
 	// Somebody creates the stream: the source picks it up.
 	js, _ := jetstream.New(nc)
@@ -436,6 +441,7 @@ func TestJetStreamSourceMissingStream(t *testing.T) {
 	pub := newPublisher(t, srv.ClientURL())
 	seq := pub.pub("feeds.prices.AAPL", `{}`)
 	waitFor(t, "message", func() bool { return sink.has(seq) })
+	waitFor(t, "Sink.Loaded called once", func() bool { return sink.loadedCalls() == 1 })
 }
 
 func TestNewSourceChecks(t *testing.T) {
