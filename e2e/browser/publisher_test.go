@@ -15,16 +15,17 @@ import (
 	"marquee/internal/testenv"
 )
 
-// publisher publishes the demo's prices and scores (package feed/demogen,
-// fixed seed) through JetStream at a steady rate and remembers the stream
-// sequence of every message per feed, so that a test can check each one
-// reached the page.
+// publisher publishes the demo's prices and scores (package feed/demogen)
+// through JetStream at a steady rate and remembers the stream sequence of
+// every message per feed, so that a test can check each one reached the
+// page.
 type publisher struct {
 	t  *testing.T
 	js jetstream.JetStream
 
-	mu  sync.Mutex // guards the fields below
-	seq map[string][]uint64
+	mu      sync.Mutex // guards the fields below
+	seq     map[string][]uint64
+	deletes int
 
 	gen *demogen.Generator // touched only by the publishing goroutine (or before it starts)
 
@@ -32,13 +33,19 @@ type publisher struct {
 	wg   sync.WaitGroup
 }
 
+// seed makes a finished game leave the board (a delete, then a new game)
+// after 171 steps, 3.4 s at one step per 20 ms, and twice more within 500
+// steps, so that the tests see deletes (seed 1, for one, deletes first
+// after 738 steps).
+const seed = 3
+
 func newPublisher(t *testing.T, n *testenv.NATS) *publisher {
 	t.Helper()
 	js, err := jetstream.New(n.Pub)
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	return &publisher{t: t, js: js, seq: map[string][]uint64{}, gen: demogen.New(1)}
+	return &publisher{t: t, js: js, seq: map[string][]uint64{}, gen: demogen.New(seed)}
 }
 
 // waitStream waits until the origin has created the JetStream stream.
@@ -63,6 +70,9 @@ func (p *publisher) publish(feed, key string, body []byte) error {
 	}
 	p.mu.Lock()
 	p.seq[feed] = append(p.seq[feed], ack.Sequence)
+	if len(body) == 0 {
+		p.deletes++
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -113,6 +123,9 @@ func (p *publisher) halt() {
 		close(p.stop)
 		p.wg.Wait()
 		p.stop = nil
+		p.mu.Lock()
+		p.t.Logf("publisher: %d prices and %d scores published, %d of them deletes", len(p.seq["prices"]), len(p.seq["scores"]), p.deletes)
+		p.mu.Unlock()
 	}
 }
 
