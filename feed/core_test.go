@@ -49,6 +49,7 @@ func TestCoreSourceIncreasingIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "all messages", func() bool { return len(sink.applied()) == n+1 })
+	waitFor(t, "Sink.Loaded called once (subscribed)", func() bool { return sink.loadedCalls() == 1 })
 	log := sink.applied()
 	checkNoDoubles(t, log)
 	if log[0].u.Seq <= before {

@@ -3,164 +3,45 @@ package feed
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"regexp"
-	"strings"
+	"maps"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"marquee/feed/demogen"
 )
 
-func fixedDemo(seed uint64) *Demo {
-	d := NewDemo(DemoConfig{Rate: 5, Seed: seed, SubjectPrefix: "feeds"}, nil, nil)
-	d.now = func() time.Time { return time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC) }
-	return d
-}
-
-func demoRun(d *Demo, steps int) []demoMsg {
-	msgs := d.initial()
-	for range steps {
-		msgs = append(msgs, d.step()...)
-	}
-	return msgs
-}
-
-func TestDemoDeterministic(t *testing.T) {
-	a, b := demoRun(fixedDemo(42), 2000), demoRun(fixedDemo(42), 2000)
-	if len(a) != len(b) {
-		t.Fatalf("same seed gave %d and %d messages", len(a), len(b))
-	}
-	for i := range a {
-		if a[i].subject != b[i].subject || !bytes.Equal(a[i].body, b[i].body) {
-			t.Fatalf("message %d differs: %s %s vs %s %s", i, a[i].subject, a[i].body, b[i].subject, b[i].body)
-		}
-	}
-	c := demoRun(fixedDemo(43), 2000)
-	same := len(a) == len(c)
-	for i := 0; same && i < len(a); i++ {
-		same = a[i].subject == c[i].subject && bytes.Equal(a[i].body, c[i].body)
-	}
-	if same {
-		t.Fatal("different seeds gave the same messages")
-	}
-}
-
-type scoreState struct {
-	scoreBody
-	deleted bool
-}
-
-func TestDemoMessages(t *testing.T) {
-	d := fixedDemo(7)
+// TestDemoMessagesValid checks that feed accepts every message the demo
+// publishes (subject shape, key syntax, size, JSON) under the default
+// prefix and limits. The shapes themselves are demogen's tests.
+func TestDemoMessagesValid(t *testing.T) {
+	d := NewDemo(DemoConfig{Rate: 5, Seed: 7}, nil, nil)
 	lim := DefaultConfig().Limits()
-	initial := d.initial()
-	if got, want := len(initial), 20+8; got != want {
-		t.Fatalf("initial publishes %d keys, want %d", got, want)
+	now := time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
+	msgs := d.gen.Initial(now)
+	for range 20000 {
+		msgs = append(msgs, d.gen.Step(now)...)
 	}
-	keyRE := regexp.MustCompile(`^(nba|nhl|epl|nfl)\.[a-z]+-[a-z]+$`)
-	clockRE := regexp.MustCompile(`^\d\d:\d\d$`)
-	state := map[string]int{} // feed/key -> 1 while present
-	games := map[string]*scoreState{}
-	var sawFinal, sawDelete, sawLive, sawScheduled, sawOT bool
-	check := func(m demoMsg) {
-		t.Helper()
-		feed, u, reason := Parse(m.subject, m.body, lim)
+	deletes := 0
+	for _, m := range msgs {
+		subject := d.cfg.SubjectPrefix + "." + m.Subject
+		feed, u, reason := Parse(subject, m.Body, lim)
 		if reason != ReasonNone {
-			t.Fatalf("Parse(%s, %s) = %s", m.subject, m.body, reason)
+			t.Fatalf("Parse(%s, %s) = %s", subject, m.Body, reason)
 		}
-		id := feed + "/" + u.Key
+		if feed != demogen.PricesFeed && feed != demogen.ScoresFeed {
+			t.Fatalf("%s: feed %q", subject, feed)
+		}
 		if u.Value == nil {
-			if feed != "scores" || state[id] == 0 {
-				t.Fatalf("unexpected delete of %s", id)
-			}
-			if g := games[u.Key]; g.Status != statusFinal {
-				t.Fatalf("game %s deleted while %s", u.Key, g.Status)
-			}
-			delete(state, id)
-			games[u.Key].deleted = true
-			sawDelete = true
-			return
-		}
-		state[id] = 1
-		switch feed {
-		case "prices":
-			var p priceBody
-			if err := json.Unmarshal(u.Value, &p); err != nil {
-				t.Fatal(err)
-			}
-			if p.Symbol != u.Key || p.Name == "" || p.Price <= 0 || p.Open <= 0 || p.Time == "" {
-				t.Fatalf("bad price %s", u.Value)
-			}
-			if diff := p.Price - p.Open - p.Change; diff > 0.011 || diff < -0.011 {
-				t.Fatalf("change %v does not match price %v - open %v", p.Change, p.Price, p.Open)
-			}
-		case "scores":
-			if !keyRE.MatchString(u.Key) {
-				t.Fatalf("bad game key %q", u.Key)
-			}
-			var g scoreBody
-			dec := json.NewDecoder(bytes.NewReader(u.Value))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&g); err != nil {
-				t.Fatalf("%s: %v", u.Value, err)
-			}
-			if want := strings.ToLower(g.Away) + "-" + strings.ToLower(g.Home); !strings.HasSuffix(u.Key, want) {
-				t.Fatalf("key %s does not match teams %s", u.Key, u.Value)
-			}
-			if !clockRE.MatchString(g.Clock) || g.HomeName == "" || g.AwayName == "" || g.Time == "" {
-				t.Fatalf("bad game %s", u.Value)
-			}
-			prev := games[u.Key]
-			if prev != nil && !prev.deleted {
-				if g.HomeScore < prev.HomeScore || g.AwayScore < prev.AwayScore {
-					t.Fatalf("score went down: %+v -> %s", prev.scoreBody, u.Value)
-				}
-				order := map[string]int{statusScheduled: 0, statusLive: 1, statusFinal: 2}
-				if order[g.Status] < order[prev.Status] {
-					t.Fatalf("status went back: %s -> %s", prev.Status, g.Status)
-				}
-			}
-			switch g.Status {
-			case statusScheduled:
-				sawScheduled = true
-				if g.HomeScore+g.AwayScore != 0 || g.Period != "" {
-					t.Fatalf("scheduled game under way: %s", u.Value)
-				}
-			case statusLive:
-				sawLive = true
-				if g.Period == "" {
-					t.Fatalf("live game without period: %s", u.Value)
-				}
-			case statusFinal:
-				sawFinal = true
-			default:
-				t.Fatalf("bad status %s", u.Value)
-			}
-			if strings.Contains(g.Period, "OT") || g.Period == "SO" {
-				sawOT = true
-			}
-			games[u.Key] = &scoreState{scoreBody: g}
-		default:
-			t.Fatalf("unexpected feed %q", feed)
+			deletes++
 		}
 	}
-	for _, m := range initial {
-		check(m)
+	if deletes == 0 {
+		t.Error("no delete in 20000 steps")
 	}
-	for range 30000 {
-		for _, m := range d.step() {
-			check(m)
-		}
-		if len(state) != 28 {
-			t.Fatalf("board has %d keys, want 28 (20 prices, 8 games)", len(state))
-		}
-	}
-	if !sawFinal || !sawDelete || !sawLive || !sawScheduled {
-		t.Errorf("lifecycle not covered: final=%v delete=%v live=%v scheduled=%v", sawFinal, sawDelete, sawLive, sawScheduled)
-	}
-	t.Logf("overtime seen: %v", sawOT)
 }
 
 func TestDemoRunPublishes(t *testing.T) {
@@ -203,7 +84,81 @@ func TestNewDemoDefaults(t *testing.T) {
 	if d.cfg.Rate != 5 || d.cfg.SubjectPrefix != "feeds" {
 		t.Fatalf("defaults not applied: %+v", d.cfg)
 	}
-	if len(d.stocks) != 20 || len(d.games) != 8 {
-		t.Fatalf("%d stocks, %d games", len(d.stocks), len(d.games))
+	if n := len(d.gen.Initial(time.Now())); n != 28 {
+		t.Fatalf("%d keys, want 28 (20 prices, 8 games)", n)
+	}
+}
+
+// TestDemoRunPublishesGenerator checks that Run publishes the generator's
+// messages, in order, under the prefix, stamped by the demo's clock.
+func TestDemoRunPublishesGenerator(t *testing.T) {
+	srv := startServer(t, t.TempDir(), -1)
+	cfg := testConfig(srv.ClientURL())
+	sub, err := connect(t, cfg, nil).SubscribeSync("x.y.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
+	d := NewDemo(DemoConfig{Rate: 500, Seed: 3, SubjectPrefix: "x.y"}, connect(t, cfg, nil), testLogger(t))
+	d.now = func() time.Time { return now }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	gen := demogen.New(3)
+	want := gen.Initial(now)
+	for len(want) < 100 {
+		want = append(want, gen.Step(now)...)
+	}
+	for i, w := range want[:100] {
+		msg, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if got, want := msg.Subject, "x.y."+w.Subject; got != want {
+			t.Fatalf("message %d: subject %s, want %s", i, got, want)
+		}
+		if !bytes.Equal(msg.Data, w.Body) {
+			t.Fatalf("message %d (%s): body %s, want %s", i, msg.Subject, msg.Data, w.Body)
+		}
+	}
+}
+
+func TestResetDemoScores(t *testing.T) {
+	srv := startServer(t, t.TempDir(), -1)
+	cfg := testConfig(srv.ClientURL())
+	nc := connect(t, cfg, nil)
+	if err := ResetDemoScores(context.Background(), nc, cfg); err != nil {
+		t.Fatalf("without a stream: %v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Stream, Subjects: []string{cfg.SubjectPrefix + ".>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newPublisher(t, srv.ClientURL())
+	pub.pub("feeds.prices.AAPL", `{"price":1}`)
+	pub.pub("feeds.scores.nba.bos-lal", `{"status":"live"}`)
+	pub.pub("feeds.scores.nhl.mtl-tor", `{"status":"final"}`)
+	if err := ResetDemoScores(ctx, nc, cfg); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := info.State.Subjects, map[string]uint64{"feeds.prices.AAPL": 1}; !maps.Equal(got, want) {
+		t.Errorf("after the reset the stream holds %v, want %v", got, want)
 	}
 }

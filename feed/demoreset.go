@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"marquee/feed/demogen"
 )
 
 // ResetDemoScores removes the demo's games from the JetStream stream before
@@ -28,7 +30,7 @@ func ResetDemoScores(ctx context.Context, nc *nats.Conn, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("demo reset: stream %s: %w", cfg.Stream, err)
 	}
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(cfg.SubjectPrefix+".scores.>")); err != nil {
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(cfg.SubjectPrefix+"."+demogen.ScoresFeed+".>")); err != nil {
 		return fmt.Errorf("demo reset: purge: %w", err)
 	}
 	return nil

@@ -13,7 +13,8 @@
 //   - the NATS connection ([Connect]) and its metrics ([Metrics]);
 //   - an embedded nats-server with JetStream ([StartEmbedded]) used when no
 //     NATS URL is configured;
-//   - a demo publisher of prices and scores ([Demo]).
+//   - a demo publisher of prices and scores ([Demo]) that publishes what
+//     the pure generator in [marquee/feed/demogen] makes.
 //
 // Bad messages are counted by [Reason] in a metric, logged at a limited rate
 // and dropped; they never stop a source.

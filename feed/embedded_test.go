@@ -53,6 +53,7 @@ func TestStartEmbeddedErrors(t *testing.T) {
 	srv := startServer(t, t.TempDir(), -1)
 	if s, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Port: serverPort(t, srv)}, testLogger(t)); err == nil {
 		s.Shutdown()
+		s.WaitForShutdown()
 		t.Error("second server on a used port started")
 	}
 }

@@ -272,16 +272,6 @@ func (s *fakeSink) count(feed string) int {
 	return len(s.state[feed])
 }
 
-func (s *fakeSink) keys() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, st := range s.state {
-		n += len(st)
-	}
-	return n
-}
-
 func (s *fakeSink) set(f func(s *fakeSink)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

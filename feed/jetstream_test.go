@@ -97,6 +97,7 @@ func TestJetStreamSourceApplies(t *testing.T) {
 		t.Fatalf("stream sequences not increasing: %d %d %d", s1, s2, s3)
 	}
 	checkNoDoubles(t, f.sink.applied())
+	waitFor(t, "Sink.Loaded called once (the end of the replay)", func() bool { return f.sink.loadedCalls() == 1 })
 	if got := testutil.ToFloat64(f.m.accepted.WithLabelValues("prices")); got != 2 {
 		t.Errorf("accepted{prices} = %v, want 2", got)
 	}
@@ -338,9 +339,9 @@ func TestJetStreamSourceServerRestart(t *testing.T) {
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	waitFor(t, "disconnected", func() bool { return !src.Status().Connected })
-	if got := testutil.ToFloat64(m.connected); got != 0 {
-		t.Errorf("marquee_nats_connected while down = %v", got)
-	}
+	// The connection's handlers, which keep the metrics, run on the
+	// client's callback goroutine, a little after its status changed.
+	waitFor(t, "marquee_nats_connected 0 while down", func() bool { return testutil.ToFloat64(m.connected) == 0 })
 
 	startServer(t, dir, port) // same store, same port
 	waitFor(t, "reconnected", func() bool { return src.Status().Connected })
@@ -356,12 +357,9 @@ func TestJetStreamSourceServerRestart(t *testing.T) {
 	if got := len(sink.applied()); got != 3 {
 		t.Errorf("sink has %d updates, want 3", got)
 	}
-	if got := testutil.ToFloat64(m.reconnects); got < 1 {
-		t.Errorf("marquee_nats_reconnects_total = %v, want >= 1", got)
-	}
-	if got := testutil.ToFloat64(m.connected); got != 1 {
-		t.Errorf("marquee_nats_connected = %v, want 1", got)
-	}
+	waitFor(t, "Sink.Loaded called once: a reconnect does not end a replay again", func() bool { return sink.loadedCalls() == 1 })
+	waitFor(t, "marquee_nats_reconnects_total >= 1", func() bool { return testutil.ToFloat64(m.reconnects) >= 1 })
+	waitFor(t, "marquee_nats_connected 1", func() bool { return testutil.ToFloat64(m.connected) == 1 })
 	if st := src.Status(); !st.Ready() {
 		t.Errorf("status after restart = %+v", st)
 	}
@@ -427,6 +425,9 @@ func TestJetStreamSourceMissingStream(t *testing.T) {
 	if st := src.Status(); st.Loaded || st.Ready() {
 		t.Fatalf("status without stream = %+v", st)
 	}
+	if got := sink.loadedCalls(); got != 0 {
+		t.Fatalf("Sink.Loaded called %d times without a stream", got)
+	}
 
 	// Somebody creates the stream: the source picks it up.
 	js, _ := jetstream.New(nc)
@@ -440,6 +441,7 @@ func TestJetStreamSourceMissingStream(t *testing.T) {
 	pub := newPublisher(t, srv.ClientURL())
 	seq := pub.pub("feeds.prices.AAPL", `{}`)
 	waitFor(t, "message", func() bool { return sink.has(seq) })
+	waitFor(t, "Sink.Loaded called once", func() bool { return sink.loadedCalls() == 1 })
 }
 
 func TestNewSourceChecks(t *testing.T) {

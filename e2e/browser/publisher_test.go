@@ -2,9 +2,7 @@ package browser_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -13,42 +11,33 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"marquee/feed/demogen"
 	"marquee/internal/testenv"
 )
 
-// publisher publishes demo-shaped prices and scores through JetStream at a
-// steady rate and remembers the stream sequence of every message per feed,
-// so that a test can check each one reached the page.
+// publisher publishes the demo's prices and scores (package feed/demogen)
+// through JetStream at a steady rate and remembers the stream sequence of
+// every message per feed, so that a test can check each one reached the
+// page.
 type publisher struct {
 	t  *testing.T
 	js jetstream.JetStream
 
-	mu  sync.Mutex // guards the fields below
-	seq map[string][]uint64
+	mu      sync.Mutex // guards the fields below
+	seq     map[string][]uint64
+	deletes int
 
-	// Generator state, touched only by the publishing goroutine (or
-	// before it starts).
-	rng    *rand.Rand
-	prices []*price
-	games  []*game
-	nextID int
+	gen *demogen.Generator // touched only by the publishing goroutine (or before it starts)
 
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
-type price struct {
-	symbol, name string
-	price, open  float64
-}
-
-type game struct {
-	key, league                    string
-	home, homeName, away, awayName string
-	homeScore, awayScore           int
-	period, clock, ticks           int
-	status                         string
-}
+// seed makes a finished game leave the board (a delete, then a new game)
+// after 171 steps, 3.4 s at one step per 20 ms, and twice more within 500
+// steps, so that the tests see deletes (seed 1, for one, deletes first
+// after 738 steps).
+const seed = 3
 
 func newPublisher(t *testing.T, n *testenv.NATS) *publisher {
 	t.Helper()
@@ -56,27 +45,7 @@ func newPublisher(t *testing.T, n *testenv.NATS) *publisher {
 	if err != nil {
 		t.Fatalf("jetstream: %v", err)
 	}
-	p := &publisher{t: t, js: js, seq: map[string][]uint64{}, rng: rand.New(rand.NewPCG(1, 2))}
-	for _, s := range [][2]string{{"AAPL", "Apple"}, {"MSFT", "Microsoft"}, {"NVDA", "NVIDIA"}, {"AMZN", "Amazon"},
-		{"GOOGL", "Alphabet"}, {"META", "Meta Platforms"}, {"TSLA", "Tesla"}, {"KO", "Coca-Cola"}} {
-		v := 50 + p.rng.Float64()*400
-		p.prices = append(p.prices, &price{symbol: s[0], name: s[1], price: round2(v), open: round2(v * (1 + p.rng.NormFloat64()*0.01))})
-	}
-	for range 4 {
-		p.games = append(p.games, p.newGame())
-	}
-	return p
-}
-
-func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
-
-func (p *publisher) newGame() *game {
-	games := [][4]string{{"LAL", "Los Angeles", "BOS", "Boston"}, {"GSW", "Golden State", "NYK", "New York"},
-		{"MIA", "Miami", "CHI", "Chicago"}, {"DEN", "Denver", "PHX", "Phoenix"}, {"DAL", "Dallas", "MIL", "Milwaukee"}}
-	g := games[p.nextID%len(games)]
-	p.nextID++
-	return &game{key: fmt.Sprintf("nba.%s-%s-%d", strings.ToLower(g[0]), strings.ToLower(g[2]), p.nextID), league: "NBA",
-		away: g[0], awayName: g[1], home: g[2], homeName: g[3], status: "scheduled", clock: 720}
+	return &publisher{t: t, js: js, seq: map[string][]uint64{}, gen: demogen.New(seed)}
 }
 
 // waitStream waits until the origin has created the JetStream stream.
@@ -101,95 +70,48 @@ func (p *publisher) publish(feed, key string, body []byte) error {
 	}
 	p.mu.Lock()
 	p.seq[feed] = append(p.seq[feed], ack.Sequence)
+	if len(body) == 0 {
+		p.deletes++
+	}
 	p.mu.Unlock()
 	return nil
 }
 
-func (p *publisher) priceBody(s *price) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"symbol": s.symbol, "name": s.name, "price": s.price, "open": s.open,
-		"change": round2(s.price - s.open), "change_pct": round2((s.price - s.open) / s.open * 100),
-		"time": time.Now().UTC().Format(time.RFC3339Nano),
-	})
-	return b
-}
-
-func (p *publisher) gameBody(g *game) []byte {
-	period := ""
-	if g.period > 0 {
-		period = fmt.Sprintf("Q%d", g.period)
+// publishAll publishes the generator's messages in order.
+func (p *publisher) publishAll(msgs []demogen.Message) error {
+	for _, m := range msgs {
+		feed, key, _ := strings.Cut(m.Subject, ".")
+		if err := p.publish(feed, key, m.Body); err != nil {
+			return err
+		}
 	}
-	b, _ := json.Marshal(map[string]any{
-		"league": g.league, "home": g.home, "home_name": g.homeName, "away": g.away, "away_name": g.awayName,
-		"home_score": g.homeScore, "away_score": g.awayScore, "period": period,
-		"clock": fmt.Sprintf("%02d:%02d", g.clock/60, g.clock%60), "status": g.status,
-		"time": time.Now().UTC().Format(time.RFC3339Nano),
-	})
-	return b
+	return nil
 }
 
 // initial publishes every key once.
 func (p *publisher) initial() {
 	p.t.Helper()
-	for _, s := range p.prices {
-		if err := p.publish("prices", s.symbol, p.priceBody(s)); err != nil {
-			p.t.Fatal(err)
-		}
-	}
-	for _, g := range p.games {
-		if err := p.publish("scores", g.key, p.gameBody(g)); err != nil {
-			p.t.Fatal(err)
-		}
+	if err := p.publishAll(p.gen.Initial(time.Now())); err != nil {
+		p.t.Fatal(err)
 	}
 }
 
-// step publishes the next update: two prices for every game update; a
-// game that went final is deleted and replaced by a new one.
-func (p *publisher) step(i int) error {
-	if i%3 != 2 {
-		s := p.prices[p.rng.IntN(len(p.prices))]
-		s.price = max(round2(s.price*(1+p.rng.NormFloat64()*0.002)), 0.01)
-		return p.publish("prices", s.symbol, p.priceBody(s))
-	}
-	j := p.rng.IntN(len(p.games))
-	g := p.games[j]
-	switch g.status {
-	case "final":
-		if err := p.publish("scores", g.key, nil); err != nil {
-			return err
-		}
-		g = p.newGame()
-		p.games[j] = g
-	case "scheduled":
-		g.status, g.period = "live", 1
-	default:
-		g.homeScore += []int{0, 0, 2, 3}[p.rng.IntN(4)]
-		g.awayScore += []int{0, 0, 1, 2}[p.rng.IntN(4)]
-		if g.clock -= 90; g.clock <= 0 {
-			g.period, g.clock = g.period+1, 720
-			if g.period > 4 {
-				g.status, g.period, g.clock = "final", 4, 0
-			}
-		}
-	}
-	return p.publish("scores", g.key, p.gameBody(g))
-}
-
-// start publishes one update every interval until halt.
+// start publishes one step of the generator (one update, or a finished
+// game's delete and its replacement) every interval until halt.
 func (p *publisher) start(interval time.Duration) {
 	p.stop = make(chan struct{})
 	p.wg.Go(func() {
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		for i := 0; ; i++ {
+		for {
 			select {
 			case <-p.stop:
 				return
-			case <-tick.C:
-			}
-			if err := p.step(i); err != nil {
-				p.t.Errorf("publisher: %v", err)
-				return
+			case now := <-tick.C:
+				if err := p.publishAll(p.gen.Step(now)); err != nil {
+					p.t.Errorf("publisher: %v", err)
+					return
+				}
 			}
 		}
 	})
@@ -201,6 +123,9 @@ func (p *publisher) halt() {
 		close(p.stop)
 		p.wg.Wait()
 		p.stop = nil
+		p.mu.Lock()
+		p.t.Logf("publisher: %d prices and %d scores published, %d of them deletes", len(p.seq["prices"]), len(p.seq["scores"]), p.deletes)
+		p.mu.Unlock()
 	}
 }
 
