@@ -17,6 +17,7 @@ import (
 
 	"marquee/cdn/probe"
 	"marquee/internal/testenv"
+	"marquee/wire"
 )
 
 // Parts mode behind an edge that buffers cacheable responses
@@ -286,9 +287,7 @@ func checkPartsViewers(t *testing.T, o *testenv.Origin, feed string, r *probe.Pa
 		t.Fatalf("feed %s gone", feed)
 	}
 	body, seq := fd.Snapshot(time.Now())
-	var snap struct {
-		Entries map[string]json.RawMessage `json:"entries"`
-	}
+	var snap wire.Snapshot
 	if err := json.Unmarshal(body, &snap); err != nil {
 		t.Fatalf("origin snapshot: %v", err)
 	}
