@@ -3,11 +3,8 @@
 // DESIGN.md), so that a CDN collapses viewers' requests for the same
 // segment or part into one origin fetch and never caches anything private,
 // per-viewer, truncated or erroneous. It also holds the route table
-// (routes.go), the edge configurations (cdn/varnish) and the probe logic
-// used by cmd/cdnprobe: stream mode (probe.go), parts mode (probe_parts.go)
-// and the choice between them (recommend.go).
+// (routes.go) and the edge configurations (cdn/varnish), which cdn/tfcheck
+// checks against it. The probe that checks a live edge is cdn/probe.
 //
-// The policy and route functions are pure and safe for concurrent use;
-// Probe and ProbeParts run their viewers in goroutines they own and wait
-// for before returning.
+// The policy and route functions are pure and safe for concurrent use.
 package cdn

@@ -3,6 +3,8 @@ package origin
 import (
 	"encoding/json"
 	"net/http"
+
+	"marquee/wire"
 )
 
 // httpError separates what a client is told from the cause that is logged.
@@ -24,10 +26,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e httpError)
 	s.policy.Set(h, noStore, s.hub.Now(), s.hub.Now())
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Code)
-	b, _ := json.Marshal(struct {
-		Error string `json:"error"`
-		Code  int    `json:"code"`
-	}{e.Msg, e.Code})
+	b, _ := json.Marshal(wire.Error{Message: e.Msg, Code: e.Code})
 	w.Write(append(b, '\n'))
 }
 

@@ -43,7 +43,7 @@ import (
 	"syscall"
 	"time"
 
-	"marquee/cdn"
+	"marquee/cdn/probe"
 )
 
 // Exit statuses.
@@ -84,12 +84,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"Exit status: 0 PASS, 1 FAIL, 2 could not run.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	viewers := fs.Int("viewers", cdn.DefaultProbeViewers, "number of viewers")
+	viewers := fs.Int("viewers", probe.DefaultViewers, "number of viewers")
 	stagger := fs.Duration("stagger", 0, "window over which viewers join (default: half a segment)")
 	random := fs.Bool("random", false, "join at random moments within -stagger instead of evenly spaced")
 	follow := fs.Int("follow", 1, "segments every viewer watches whole after the last join")
 	noise := fs.Bool("noise", true, "mix in requests with cookies, Last-Event-ID and query strings, as real viewers send")
-	ratio := fs.Float64("min-ratio", cdn.DefaultMinCollapseRatio, "fewest viewers per origin response that counts as collapsing")
+	ratio := fs.Float64("min-ratio", probe.DefaultMinCollapseRatio, "fewest viewers per origin response that counts as collapsing")
 	threshold := fs.Duration("buffer-threshold", 0, "delivery delay that counts as buffering (default: a quarter segment, 0.5s..5s)")
 	slack := fs.Duration("part-slack", 0, "parts mode: how late after its part ended a held part may arrive (default: half a part, 250ms..2s)")
 	mode := fs.String("mode", "auto", "auto (probe both modes and recommend one; PASS if either works), stream or parts")
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cdnprobe: -mode must be auto, stream or parts, got %q\n", *mode)
 		return exitUsage
 	}
-	cfg := cdn.ProbeConfig{
+	cfg := probe.Config{
 		Base:             fs.Arg(0),
 		Feed:             fs.Arg(1),
 		Viewers:          *viewers,
@@ -128,14 +128,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch *mode {
 	case "stream":
-		res, err := cdn.Probe(ctx, cfg)
+		res, err := probe.Stream(ctx, cfg)
 		if err != nil {
 			return probeError(stderr, err)
 		}
 		res.WriteReport(stdout)
 		return status(res.Pass)
 	case "parts":
-		res, err := cdn.ProbeParts(ctx, cfg)
+		res, err := probe.Parts(ctx, cfg)
 		if err != nil {
 			return probeError(stderr, err)
 		}
@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return status(res.Pass)
 	}
 	// auto: both probes at once, then the recommendation.
-	stream, streamErr, parts, pErr := cdn.ProbeBoth(ctx, cfg)
+	stream, streamErr, parts, pErr := probe.Both(ctx, cfg)
 	if streamErr != nil && pErr != nil {
 		return probeError(stderr, streamErr)
 	}
@@ -160,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "could not probe: %v\n", pErr)
 	}
 	fmt.Fprintf(stdout, "\n== recommendation ==\n")
-	rec := cdn.Recommend(stream, streamErr, parts, pErr)
+	rec := probe.Recommend(stream, streamErr, parts, pErr)
 	rec.WriteReport(stdout)
 	return status(rec.Pass)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"marquee/sse"
+	"marquee/wire"
 )
 
 type syncBuffer struct {
@@ -67,18 +68,16 @@ func TestRunDemo(t *testing.T) {
 		t.Errorf("startup output:\n%s", out.String())
 	}
 
-	var feeds struct{ Feeds []struct{ Feed string } }
+	var feeds wire.FeedList
 	deadline := time.Now().Add(20 * time.Second)
 	for len(feeds.Feeds) < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		getJSON(t, base+"/v1/feeds", &feeds)
 	}
-	if got := fmt.Sprint(feeds.Feeds); got != "[{prices} {scores}]" {
+	if got := fmt.Sprint(feeds.Feeds); got != "[{prices /v1/feeds/prices} {scores /v1/feeds/scores}]" {
 		t.Fatalf("feeds = %s", got)
 	}
-	var desc struct {
-		URL string `json:"url"`
-	}
+	var desc wire.Descriptor
 	getJSON(t, base+"/v1/feeds/prices", &desc)
 	resp, err := http.Get(base + desc.URL)
 	if err != nil {
@@ -89,7 +88,7 @@ func TestRunDemo(t *testing.T) {
 	if err != nil || ev.Type != "snapshot" {
 		t.Fatalf("first event %q: %v", ev.Type, err)
 	}
-	var snap struct{ Entries map[string]json.RawMessage }
+	var snap wire.Snapshot
 	for len(snap.Entries) < 20 && time.Now().Before(deadline) {
 		getJSON(t, base+"/v1/feeds/prices/snapshot", &snap)
 	}
@@ -182,7 +181,7 @@ func TestDemoRestartKeepsGamesFresh(t *testing.T) {
 		case err := <-done:
 			t.Fatalf("run %d: %v", i, err)
 		}
-		var snap struct{ Entries map[string]json.RawMessage }
+		var snap wire.Snapshot
 		deadline := time.Now().Add(20 * time.Second)
 		for len(snap.Entries) < 6 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"marquee/internal/testenv"
+	"marquee/wire"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -49,12 +50,24 @@ func TestUpdateTime(t *testing.T) {
 	}{
 		{`{"key":"a","seq":3,"time":1700000000123,"value":{"time":"x"}}`, 1700000000123, true},
 		{`{"key":"a","seq":3,"value":{}}`, 0, false},
+		// What an update event's data is (the fast path must keep up with
+		// the wire type's field names).
+		{string(mustJSON(t, wire.Update{Key: "a", Seq: 3, Time: 1700000000456, Value: json.RawMessage(`{"time":1}`)})), 1700000000456, true},
 	} {
 		ms, ok := updateTime([]byte(tc.data))
 		if ms != tc.ms || ok != tc.ok {
 			t.Errorf("updateTime(%s) = %d, %v", tc.data, ms, ok)
 		}
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestHistogram(t *testing.T) {

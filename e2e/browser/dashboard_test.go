@@ -15,6 +15,7 @@ import (
 
 	"marquee/internal/testenv"
 	"marquee/origin"
+	"marquee/wire"
 )
 
 var feedNames = []string{"prices", "scores"}
@@ -49,12 +50,6 @@ func setup(t *testing.T, clientMode string) (*testenv.NATS, *testenv.Origin, *pu
 	return n, o, pub
 }
 
-// originSnapshot is GET /v1/feeds/{feed}/snapshot.
-type originSnapshot struct {
-	Seq     uint64                     `json:"seq"`
-	Entries map[string]json.RawMessage `json:"entries"`
-}
-
 // sameJSON reports whether a and b encode the same value.
 func sameJSON(a, b json.RawMessage) bool {
 	var x, y any
@@ -67,7 +62,7 @@ func sameJSON(a, b json.RawMessage) bool {
 }
 
 // stateDiff describes how the page's state differs from the origin's.
-func stateDiff(page pageFeed, o originSnapshot) error {
+func stateDiff(page pageFeed, o wire.Snapshot) error {
 	if page.Seq != o.Seq {
 		return fmt.Errorf("page holds seq %d, origin %d", page.Seq, o.Seq)
 	}
@@ -99,7 +94,7 @@ func waitConverged(t *testing.T, b *browser, o *testenv.Origin) map[string]pageF
 			return err
 		}
 		for _, f := range feedNames {
-			var snap originSnapshot
+			var snap wire.Snapshot
 			testenv.GetJSON(t, o.URL+"/v1/feeds/"+f+"/snapshot", &snap)
 			if err := stateDiff(page[f], snap); err != nil {
 				return fmt.Errorf("%s: %w", f, err)

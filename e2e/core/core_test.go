@@ -27,6 +27,7 @@ import (
 	"marquee/internal/testenv"
 	"marquee/origin"
 	"marquee/sse"
+	"marquee/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -75,19 +76,6 @@ func events(t *testing.T, b []byte) []sse.Event {
 		}
 		out = append(out, ev)
 	}
-}
-
-type snapshot struct {
-	Feed    string                     `json:"feed"`
-	Segment int64                      `json:"segment"`
-	Seq     uint64                     `json:"seq"`
-	Entries map[string]json.RawMessage `json:"entries"`
-}
-
-type updateEv struct {
-	Key   string          `json:"key"`
-	Seq   uint64          `json:"seq"`
-	Value json.RawMessage `json:"value"`
 }
 
 // freshSegment returns the current segment, first waiting for the next
@@ -210,10 +198,7 @@ func TestRotationCarriesState(t *testing.T) {
 	if last.Type != "next" {
 		t.Fatalf("last event %q", last.Type)
 	}
-	var nx struct {
-		Segment int64  `json:"segment"`
-		URL     string `json:"url"`
-	}
+	var nx wire.Next
 	json.Unmarshal(last.Data, &nx)
 	if nx.Segment != seg+1 || nx.URL != fmt.Sprintf("/v1/feeds/scores/segments/%d", seg+1) {
 		t.Fatalf("next = %+v", nx)
@@ -224,14 +209,14 @@ func TestRotationCarriesState(t *testing.T) {
 	for _, ev := range evs {
 		switch ev.Type {
 		case "snapshot":
-			var s snapshot
+			var s wire.Snapshot
 			json.Unmarshal(ev.Data, &s)
 			for k, v := range s.Entries {
 				state[k] = string(v)
 			}
 			maxSeq = s.Seq
 		case "update":
-			var u updateEv
+			var u wire.Update
 			json.Unmarshal(ev.Data, &u)
 			if u.Seq <= maxSeq {
 				t.Errorf("update seq %d not increasing", u.Seq)
@@ -246,7 +231,7 @@ func TestRotationCarriesState(t *testing.T) {
 	}
 	r2 := <-readAll(get(t, o.URL+nx.URL, nil))
 	evs2 := events(t, r2.body)
-	var s2 snapshot
+	var s2 wire.Snapshot
 	json.Unmarshal(evs2[0].Data, &s2)
 	if s2.Seq != maxSeq {
 		t.Errorf("next snapshot seq %d, want %d", s2.Seq, maxSeq)
@@ -273,10 +258,7 @@ func TestRestartKeepsState(t *testing.T) {
 		n.Publish("feeds.scores.k"+strconv.Itoa(i), fmt.Sprintf(`{"i":%d}`, i))
 	}
 	n.Publish("feeds.scores.k3", "")
-	var before struct {
-		Seq     uint64                     `json:"seq"`
-		Entries map[string]json.RawMessage `json:"entries"`
-	}
+	var before wire.Snapshot
 	testenv.Eventually(t, 10*time.Second, func() error {
 		before.Entries = nil // Unmarshal would merge into the old map
 		testenv.GetJSON(t, o.URL+"/v1/feeds/scores/snapshot", &before)
@@ -286,10 +268,7 @@ func TestRestartKeepsState(t *testing.T) {
 		return nil
 	})
 	o.Restart()
-	var after struct {
-		Seq     uint64                     `json:"seq"`
-		Entries map[string]json.RawMessage `json:"entries"`
-	}
+	var after wire.Snapshot
 	testenv.GetJSON(t, o.URL+"/v1/feeds/scores/snapshot", &after)
 	if after.Seq != before.Seq || fmt.Sprint(after.Entries) != fmt.Sprint(before.Entries) {
 		t.Fatalf("after restart seq %d (%d entries), before %d (%d entries)", after.Seq, len(after.Entries), before.Seq, len(before.Entries))
@@ -349,7 +328,7 @@ func TestBadMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 		if ev.Type == "update" {
-			var u updateEv
+			var u wire.Update
 			json.Unmarshal(ev.Data, &u)
 			if u.Key != "good" {
 				t.Fatalf("unexpected update %s", ev.Data)
@@ -411,8 +390,8 @@ func TestBadRequests(t *testing.T) {
 		if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 			t.Errorf("%s %s: Cache-Control %q", tt.method, tt.path, got)
 		}
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		var e wire.Error
+		if json.Unmarshal(body, &e) != nil || e.Message == "" {
 			t.Errorf("%s %s: body %q is not a JSON error", tt.method, tt.path, body)
 		}
 	}

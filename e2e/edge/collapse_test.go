@@ -15,7 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"marquee/cdn"
+	"marquee/cdn/probe"
 	"marquee/internal/testenv"
 )
 
@@ -164,7 +164,7 @@ func segmentResponses(o *testenv.Origin, feed string) float64 {
 // audience is the outcome of one run of viewers.
 type audience struct {
 	first    int64 // first segment of the run
-	results  map[string]*cdn.ProbeResult
+	results  map[string]*probe.StreamResult
 	before   map[string]float64 // origin segment responses before
 	after    map[string]float64
 	logs     map[string]map[int64][]byte
@@ -185,7 +185,7 @@ func runAudience(t *testing.T, s *stack, target string, viewers int, v *Varnish)
 	time.Sleep(time.Until(g.End(g.Index(time.Now())).Add(50 * time.Millisecond)))
 	first := g.Index(time.Now())
 	segs := []int64{first, first + 1, first + 2}
-	a := &audience{first: first, results: map[string]*cdn.ProbeResult{}, before: map[string]float64{}, after: map[string]float64{}}
+	a := &audience{first: first, results: map[string]*probe.StreamResult{}, before: map[string]float64{}, after: map[string]float64{}}
 	for _, f := range feeds {
 		a.before[f] = segmentResponses(s.origin, f)
 	}
@@ -203,7 +203,7 @@ func runAudience(t *testing.T, s *stack, target string, viewers int, v *Varnish)
 	var mu sync.Mutex
 	for _, f := range feeds {
 		wg.Go(func() {
-			res, err := cdn.Probe(ctx, cdn.ProbeConfig{
+			res, err := probe.Stream(ctx, probe.Config{
 				Base:    target,
 				Feed:    f,
 				Viewers: viewers / len(feeds),
@@ -251,7 +251,7 @@ func checkViewers(t *testing.T, s *stack, a *audience) (observations int) {
 	for _, f := range feeds {
 		res := a.results[f]
 		acks := s.pub.acked(f)
-		byViewer := map[int][]cdn.Observation{}
+		byViewer := map[int][]probe.Observation{}
 		for _, o := range res.Observations {
 			observations++
 			if !o.Clean || o.Status != http.StatusOK {
@@ -287,7 +287,7 @@ func checkViewers(t *testing.T, s *stack, a *audience) (observations int) {
 // checkUpdates checks that one viewer saw every acknowledged update after
 // its first snapshot, once and in order, with each later snapshot carrying
 // on exactly where the previous segment ended.
-func checkUpdates(obs []cdn.Observation, acks []ack, lastEnd time.Time) error {
+func checkUpdates(obs []probe.Observation, acks []ack, lastEnd time.Time) error {
 	held := obs[0].SnapshotSeq // the highest sequence this viewer holds
 	var seen []uint64
 	for i, o := range obs {
@@ -344,7 +344,7 @@ func symmetricDiff(a, b []uint64) []uint64 {
 // logAudience reports the measurements of a run.
 func logAudience(t *testing.T, name string, a *audience, viewers, observations int) {
 	t.Helper()
-	var late, hand, beat cdn.Durations
+	var late, hand, beat probe.Durations
 	for _, f := range feeds {
 		r := a.results[f]
 		late = append(late, r.LateTTFB...)

@@ -15,8 +15,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"marquee/cdn"
+	"marquee/cdn/probe"
 	"marquee/internal/testenv"
+	"marquee/wire"
 )
 
 // Parts mode behind an edge that buffers cacheable responses
@@ -161,12 +162,12 @@ func TestPartsThroughBufferingEdge(t *testing.T) {
 	cpu0 := selfCPU()
 	edge0, _ := cpuTime(v.cmd.Process.Pid)
 	start := time.Now()
-	results := map[string]*cdn.PartsResult{}
+	results := map[string]*probe.PartsResult{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, f := range feeds {
 		wg.Go(func() {
-			res, err := cdn.ProbeParts(ctx, cdn.ProbeConfig{
+			res, err := probe.Parts(ctx, probe.Config{
 				Base:    v.URL,
 				Feed:    f,
 				Viewers: *viewersFlag / len(feeds),
@@ -199,7 +200,7 @@ func TestPartsThroughBufferingEdge(t *testing.T) {
 		t.Fatalf("%d publishes failed: cannot tell what the viewers should have seen", got)
 	}
 
-	var latency cdn.Durations // publish → viewer, local clock (same host as NATS)
+	var latency probe.Durations // publish → viewer, local clock (same host as NATS)
 	var fetches, viewers int
 	var responses, distinct float64
 	for _, f := range feeds {
@@ -279,16 +280,14 @@ func TestPartsThroughBufferingEdge(t *testing.T) {
 // checkPartsViewers checks that every viewer of feed applied every update
 // acknowledged after its first snapshot exactly once and in order, and
 // ended with the origin's state.
-func checkPartsViewers(t *testing.T, o *testenv.Origin, feed string, r *cdn.PartsResult, acks []ack) {
+func checkPartsViewers(t *testing.T, o *testenv.Origin, feed string, r *probe.PartsResult, acks []ack) {
 	t.Helper()
 	fd, ok := o.Hub.Feed(feed)
 	if !ok {
 		t.Fatalf("feed %s gone", feed)
 	}
 	body, seq := fd.Snapshot(time.Now())
-	var snap struct {
-		Entries map[string]json.RawMessage `json:"entries"`
-	}
+	var snap wire.Snapshot
 	if err := json.Unmarshal(body, &snap); err != nil {
 		t.Fatalf("origin snapshot: %v", err)
 	}
@@ -310,7 +309,7 @@ func checkPartsViewers(t *testing.T, o *testenv.Origin, feed string, r *cdn.Part
 	}
 }
 
-func checkPartsViewer(v cdn.PartsViewer, acks []ack, seq uint64, entries map[string]json.RawMessage) error {
+func checkPartsViewer(v probe.PartsViewer, acks []ack, seq uint64, entries map[string]json.RawMessage) error {
 	if len(v.Problems) > 0 {
 		return fmt.Errorf("%d problems, first: %s", len(v.Problems), v.Problems[0])
 	}
@@ -355,8 +354,8 @@ func TestStreamVsPartsThroughBufferingEdge(t *testing.T) {
 	g := s.origin.Hub.Grid()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	cfg := cdn.ProbeConfig{Base: v.URL, Feed: "scores", Viewers: 50, Follow: 1, Noise: true, PartSlack: time.Minute}
-	stream, streamErr, parts, pErr := cdn.ProbeBoth(ctx, cfg)
+	cfg := probe.Config{Base: v.URL, Feed: "scores", Viewers: 50, Follow: 1, Noise: true, PartSlack: time.Minute}
+	stream, streamErr, parts, pErr := probe.Both(ctx, cfg)
 	if streamErr != nil || pErr != nil {
 		t.Fatalf("stream probe: %v; parts probe: %v", streamErr, pErr)
 	}
@@ -364,7 +363,7 @@ func TestStreamVsPartsThroughBufferingEdge(t *testing.T) {
 	stream.WriteReport(&report)
 	report.WriteString("\n")
 	parts.WriteReport(&report)
-	rec := cdn.Recommend(stream, nil, parts, nil)
+	rec := probe.Recommend(stream, nil, parts, nil)
 	report.WriteString("\n")
 	rec.WriteReport(&report)
 	t.Logf("stream and parts mode through the buffering edge:\n%s", report.String())
@@ -373,7 +372,7 @@ func TestStreamVsPartsThroughBufferingEdge(t *testing.T) {
 	if !stream.Buffering.Buffers || stream.Pass || !strings.Contains(stream.Verdict, "buffers:") {
 		t.Errorf("stream mode through the buffering edge: buffers %v, verdict %q", stream.Buffering.Buffers, stream.Verdict)
 	}
-	var late cdn.Durations
+	var late probe.Durations
 	for _, o := range stream.Observations {
 		if o.Status != http.StatusOK || o.FirstByte.IsZero() {
 			continue

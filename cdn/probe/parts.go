@@ -1,4 +1,4 @@
-package cdn
+package probe
 
 import (
 	"bytes"
@@ -10,21 +10,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"marquee/cdn"
 	"marquee/sse"
+	"marquee/wire"
 )
 
-// This file is the parts-mode half of the probe. Parts mode is for edges
-// that buffer cacheable responses (Cloudflare): each segment is also
-// addressed in parts of P seconds, complete responses that the origin holds
-// until the part is finished, so that the edge's ordinary collapsing of
-// concurrent misses does the fan-out (LL-HLS's blocking reload). A viewer
+// This file is parts mode, for edges that buffer cacheable responses
+// (Cloudflare): each segment is also addressed in parts of P seconds,
+// complete responses that the origin holds until the part is finished, so
+// that the edge's ordinary collapsing of concurrent misses does the fan-out
+// (LL-HLS's blocking reload). A viewer
 // reads the feed descriptor, asks for upto/{k} of the part in progress (the
 // segment's log from byte 0 to the end of part k: the snapshot and every
 // update so far), then parts/{k+1}, {k+2}, … and after the last part of a
@@ -109,8 +110,8 @@ type PartStats struct {
 // PartsResult is everything a parts-mode probe observed and what it
 // concludes.
 type PartsResult struct {
-	Config      ProbeConfig
-	Feed        FeedInfo
+	Config      Config
+	Feed        wire.Descriptor
 	Start       time.Time
 	Offset      time.Duration // origin clock minus local clock (estimate)
 	First, Last int64         // the segments followed
@@ -133,42 +134,32 @@ type PartsResult struct {
 	// once, with no gap and no duplicate.
 	ExactlyOnce int
 	Headers     map[string]map[string]int
-	Variants    map[string][2]int // [shared, total], as ProbeResult.Variants
+	Variants    map[string][2]int // [shared, total], as StreamResult.Variants
 
 	Pass    bool
 	Verdict string
 }
 
-// partLen returns the part length.
-func (d FeedInfo) partLen() time.Duration {
-	return time.Duration(d.PartLength * float64(time.Second))
-}
-
-// partPath expands a part_url or upto_url template.
-func partPath(tmpl string, n int64, k int) string {
-	return strings.NewReplacer("{n}", strconv.FormatInt(n, 10), "{k}", strconv.Itoa(k)).Replace(tmpl)
-}
-
-// ProbeParts runs parts-mode viewers through the edge at cfg.Base and
-// returns what they saw and the verdict. Viewers join over cfg.Stagger and
+// Parts runs parts-mode viewers through the edge at cfg.Base and returns
+// what they saw and the verdict. Viewers join over cfg.Stagger and
 // follow parts through the last part of the segment cfg.Follow segments
 // after the one in progress at the last join. It returns an error only when
 // it cannot start (no descriptor, or an origin without parts mode).
-func ProbeParts(ctx context.Context, cfg ProbeConfig) (*PartsResult, error) {
+func Parts(ctx context.Context, cfg Config) (*PartsResult, error) {
 	p, bound, err := newProber(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer p.close()
 	d := p.desc
-	P := d.partLen()
+	P := d.PartDuration()
 	if P <= 0 || d.Parts < 1 || !strings.Contains(d.PartURL, "{k}") || !strings.Contains(d.UptoURL, "{k}") {
 		return nil, fmt.Errorf("probe: feed %q: the descriptor offers no parts mode (part_length, parts, part_url, upto_url)", p.cfg.Feed)
 	}
 	if p.cfg.PartSlack <= 0 {
 		p.cfg.PartSlack = min(max(P/2, 250*time.Millisecond), 2*time.Second)
 	}
-	D := d.segLen()
+	D := d.SegmentDuration()
 	start := time.Now()
 	p.start = start
 	p.first = p.index(start)
@@ -208,8 +199,8 @@ func ProbeParts(ctx context.Context, cfg ProbeConfig) (*PartsResult, error) {
 func (p *prober) partsViewer(ctx context.Context, i int) PartsViewer {
 	v := PartsViewer{Viewer: i, Variant: p.variant(i), Entries: map[string]json.RawMessage{}}
 	v.Joined = time.Now()
-	var d FeedInfo
-	if _, err := p.getJSON(ctx, "/v1/feeds/"+url.PathEscape(p.cfg.Feed), &d); err != nil {
+	d, err := p.fetchDescriptor(ctx)
+	if err != nil {
 		v.Err = err.Error()
 		return v
 	}
@@ -255,11 +246,11 @@ func partName(k int, upto bool) string {
 // the viewer's state.
 func (p *prober) fetchPart(ctx context.Context, v *PartsViewer, n int64, k int, upto bool) PartObservation {
 	o := PartObservation{Viewer: v.Viewer, Variant: v.Variant, Segment: n, Part: k, Upto: upto}
-	tmpl := p.desc.PartURL
+	path := p.desc.PartPath(n, k)
 	if upto {
-		tmpl = p.desc.UptoURL
+		path = p.desc.UptoPath(n, k)
 	}
-	h, u := p.request(v.Viewer, v.Variant, partPath(tmpl, n, k))
+	h, u := p.request(v.Viewer, v.Variant, path)
 	o.Requested = time.Now()
 	resp, err := p.get(ctx, u, h)
 	if err != nil {
@@ -270,7 +261,7 @@ func (p *prober) fetchPart(ctx context.Context, v *PartsViewer, n int64, k int, 
 	o.Headers = time.Now()
 	o.Status = resp.StatusCode
 	o.Header = resp.Header
-	o.ResponseID = resp.Header.Get(HeaderResponseID)
+	o.ResponseID = resp.Header.Get(cdn.HeaderResponseID)
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		o.Done, o.Err = time.Now(), fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
@@ -324,25 +315,16 @@ func (p *prober) fetchPart(ctx context.Context, v *PartsViewer, n int64, k int, 
 			return o
 		}
 		switch ev.Type {
-		case "snapshot":
-			var s struct {
-				Seq     uint64                     `json:"seq"`
-				Time    int64                      `json:"time"`
-				Entries map[string]json.RawMessage `json:"entries"`
-			}
+		case wire.EventSnapshot:
+			var s wire.Snapshot
 			if err := json.Unmarshal(ev.Data, &s); err != nil {
 				o.Err = "snapshot: " + err.Error()
 				return o
 			}
 			o.Snapshot, o.SnapshotSeq, o.SnapshotTime = true, s.Seq, s.Time
 			v.applySnapshot(n, s.Seq, s.Entries)
-		case "update":
-			var u struct {
-				Key   string          `json:"key"`
-				Seq   uint64          `json:"seq"`
-				Time  int64           `json:"time"`
-				Value json.RawMessage `json:"value"`
-			}
+		case wire.EventUpdate:
+			var u wire.Update
 			if err := json.Unmarshal(ev.Data, &u); err != nil {
 				o.Err = "update: " + err.Error()
 				return o
@@ -350,10 +332,8 @@ func (p *prober) fetchPart(ctx context.Context, v *PartsViewer, n int64, k int, 
 			te := TimedEvent{Seq: u.Seq, Time: u.Time, Arrived: o.Done}
 			o.Updates = append(o.Updates, te)
 			v.applyUpdate(n, u.Key, u.Value, te)
-		case "next":
-			var nx struct {
-				URL string `json:"url"`
-			}
+		case wire.EventNext:
+			var nx wire.Next
 			if json.Unmarshal(ev.Data, &nx) == nil {
 				o.NextURL = nx.URL
 			}
@@ -418,29 +398,6 @@ func sameEntries(a, b map[string]json.RawMessage) bool {
 	return true
 }
 
-// calibratePartsOffset tightens the clock offset estimate as calibrateOffset
-// does, with one more lower bound: the origin finishes part k of segment n
-// no earlier than the part's end, so no byte of it arrives before then.
-func calibratePartsOffset(offset time.Duration, d FeedInfo, vs []PartsViewer) time.Duration {
-	D, P := d.segLen().Milliseconds(), d.partLen().Milliseconds()
-	for _, v := range vs {
-		for _, o := range v.Fetches {
-			if o.Status != http.StatusOK || o.FirstByte.IsZero() {
-				continue
-			}
-			end := time.UnixMilli(o.Segment*D + int64(o.Part+1)*P)
-			offset = max(offset, end.Sub(o.FirstByte))
-			if o.Snapshot {
-				offset = max(offset, time.UnixMilli(o.SnapshotTime).Sub(o.Done))
-			}
-			for _, u := range o.Updates {
-				offset = max(offset, time.UnixMilli(u.Time).Sub(u.Arrived))
-			}
-		}
-	}
-	return offset
-}
-
 type partKey struct {
 	n    int64
 	k    int
@@ -449,7 +406,7 @@ type partKey struct {
 
 func (r *PartsResult) analyse() {
 	d := r.Feed
-	D, P := d.segLen().Milliseconds(), d.partLen().Milliseconds()
+	D, P := d.SegmentDuration().Milliseconds(), d.PartDuration().Milliseconds()
 	local := func(ms int64) time.Time { return time.UnixMilli(ms).Add(-r.Offset) }
 	partEnd := func(n int64, k int) time.Time { return local(n*D + int64(k+1)*P) }
 	slack := r.Config.PartSlack
@@ -546,18 +503,10 @@ func (r *PartsResult) analyse() {
 		}
 		r.Pass = true
 		r.Verdict = fmt.Sprintf("VERDICT: PASS parts mode collapses and is live (%d viewers, %s, median publish-to-viewer latency %s with %s parts)",
-			len(r.Viewers), per, seconds(r.Latency.Quantile(0.5)), d.partLen())
+			len(r.Viewers), per, seconds(r.Latency.Quantile(0.5)), d.PartDuration())
 		return
 	}
 	r.Verdict = "VERDICT: FAIL " + strings.Join(problems, "; ")
-}
-
-// seconds formats d as "0.52 s", or "7 ms" below a tenth of a second.
-func seconds(d time.Duration) string {
-	if d < 100*time.Millisecond {
-		return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
-	}
-	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
 // maxPartViewers returns the most viewers any parts/{k} URL had.
@@ -571,22 +520,6 @@ func (r *PartsResult) maxPartViewers() int {
 	return m
 }
 
-func countHeaders(into map[string]map[string]int, h http.Header) {
-	for _, name := range headersReported {
-		v := strings.Join(h.Values(name), ", ")
-		if name == "Age" && v != "" {
-			v = "present"
-		}
-		if v == "" {
-			v = "(absent)"
-		}
-		if into[name] == nil {
-			into[name] = map[string]int{}
-		}
-		into[name][v]++
-	}
-}
-
 // partResponses is what collapse judging needs of a part URL's observations.
 func partResponses(os []*PartObservation) []response {
 	rs := make([]response, len(os))
@@ -594,92 +527,4 @@ func partResponses(os []*PartObservation) []response {
 		rs[i] = response{status: o.Status, id: o.ResponseID, variant: o.Variant, complete: o.Complete, sum: o.Sum, bytes: o.Bytes}
 	}
 	return rs
-}
-
-// WriteReport writes a human-readable report ending with the verdict line.
-func (r *PartsResult) WriteReport(w io.Writer) {
-	d := r.Feed
-	fmt.Fprintf(w, "edge:       %s\n", r.Config.Base)
-	fmt.Fprintf(w, "feed:       %s (segments of %gs in %d parts of %gs, keepalive %gs)\n", d.Feed, d.SegmentLength, d.Parts, d.PartLength, d.Keepalive)
-	fmt.Fprintf(w, "viewers:    %d in parts mode joining over %s, following parts through segment %d (clock offset to origin %s)\n",
-		len(r.Viewers), r.Config.Stagger, r.Last, round(r.Offset))
-	fmt.Fprintf(w, "\nper segment (parts/{k}: viewers following; upto/{k}: viewers joining):\n")
-	fmt.Fprintf(w, "  %-12s %6s %8s %12s %9s %6s %12s %10s\n", "segment", "parts", "fetches", "origin/part", "collapse", "upto", "upto origin", "identical")
-	type row struct {
-		parts, fetches, maxResp, respSum, upto, uptoResp int
-		identical                                        bool
-	}
-	rows := map[int64]*row{}
-	var segs []int64
-	for _, s := range r.Parts {
-		x := rows[s.Segment]
-		if x == nil {
-			x = &row{identical: true}
-			rows[s.Segment] = x
-			segs = append(segs, s.Segment)
-		}
-		x.identical = x.identical && s.Identical
-		if s.Upto {
-			x.upto += s.Viewers
-			x.uptoResp += s.Responses
-			continue
-		}
-		x.parts++
-		x.fetches += s.Viewers
-		x.maxResp = max(x.maxResp, s.Responses)
-		x.respSum += s.Responses
-	}
-	for _, n := range segs {
-		x := rows[n]
-		ratio := 0.0
-		if x.respSum > 0 {
-			ratio = float64(x.fetches) / float64(x.respSum)
-		}
-		fmt.Fprintf(w, "  %-12d %6d %8d %12d %8.1fx %6d %12d %10v\n", n, x.parts, x.fetches, x.maxResp, ratio, x.upto, x.uptoResp, x.identical)
-	}
-	fmt.Fprintf(w, "\nrequest variants sharing their part's main origin response:\n")
-	for _, v := range allVariants {
-		if c, ok := r.Variants[v]; ok {
-			fmt.Fprintf(w, "  %-14s %d/%d\n", v, c[0], c[1])
-		}
-	}
-	applied, dropped := 0, 0
-	for _, v := range r.Viewers {
-		applied += len(v.Applied)
-		dropped += v.Dropped
-	}
-	fmt.Fprintf(w, "\nexactly once: %d of %d viewers (%d updates applied, %d duplicates dropped)\n", r.ExactlyOnce, len(r.Viewers), applied, dropped)
-	fmt.Fprintf(w, "parts: %d requests held until their part ended; first byte after the part's end (or the request, if later): %s; %d later than %s\n",
-		r.Held, r.Wait, r.Late, r.Config.PartSlack)
-	fmt.Fprintf(w, "join to state (descriptor request to the end of upto/{k}): %s\n", r.JoinTime)
-	fmt.Fprintf(w, "publish-to-viewer latency (updates published after the viewer joined): %s\n", r.Latency)
-	fmt.Fprintf(w, "\ncache headers on part responses:\n")
-	names := make([]string, 0, len(r.Headers))
-	for n := range r.Headers {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		return cmp.Compare(slices.Index(headersReported, a), slices.Index(headersReported, b))
-	})
-	for _, n := range names {
-		vals := make([]string, 0, len(r.Headers[n]))
-		for v, c := range r.Headers[n] {
-			vals = append(vals, fmt.Sprintf("%q ×%d", v, c))
-		}
-		slices.Sort(vals)
-		if len(vals) > 4 {
-			vals = append(vals[:4], fmt.Sprintf("… %d more", len(vals)-4))
-		}
-		fmt.Fprintf(w, "  %-30s %s\n", n+":", strings.Join(vals, ", "))
-	}
-	var stopped []string
-	for _, v := range r.Viewers {
-		if v.Err != "" {
-			stopped = append(stopped, fmt.Sprintf("viewer %d: %s", v.Viewer, v.Err))
-		}
-	}
-	if len(stopped) > 0 {
-		fmt.Fprintf(w, "\nviewers that stopped early: %d (first: %s)\n", len(stopped), stopped[0])
-	}
-	fmt.Fprintf(w, "\n%s\n", r.Verdict)
 }

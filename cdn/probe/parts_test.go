@@ -1,9 +1,8 @@
-package cdn
+package probe
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"marquee/cdn"
 	"marquee/sse"
+	"marquee/wire"
 )
 
 // fakePartsEdge serves marquee's parts mode the way four kinds of edge in
@@ -47,25 +48,25 @@ func (e *fakePartsEdge) partBody(n int64, k int, upto bool) []byte {
 	var b []byte
 	if from == start {
 		last := start/fakeTick - 1
-		entries := make([]string, 3)
-		for j := range entries {
-			i := last - ((last-int64(j))%3+3)%3
-			entries[j] = fmt.Sprintf(`"k%d":{"i":%d}`, j, i)
+		entries := map[string]json.RawMessage{}
+		for j := range int64(3) {
+			i := last - ((last-j)%3+3)%3
+			entries[fmt.Sprintf("k%d", j)] = fmt.Appendf(nil, `{"i":%d}`, i)
 		}
 		b = sse.AppendRetry(b, 3000)
-		b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatInt(last, 10), Type: "snapshot",
-			Data: fmt.Appendf(nil, `{"feed":"f","segment":%d,"seq":%d,"time":%d,"entries":{%s}}`, n, last, start, strings.Join(entries, ","))})
+		b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatInt(last, 10), Type: wire.EventSnapshot,
+			Data: mustJSON(wire.Snapshot{Feed: "f", Segment: n, Seq: uint64(last), Time: start, Entries: entries})})
 	}
 	hi := to / fakeTick
 	if e.mode == "overlap" && k < e.parts()-1 {
 		hi++ // the first update of the next part, again
 	}
 	for i := from / fakeTick; i < hi; i++ {
-		b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatInt(i, 10), Type: "update",
-			Data: fmt.Appendf(nil, `{"key":"k%d","seq":%d,"time":%d,"value":{"i":%d}}`, i%3, i, i*fakeTick+fakeTick/2, i)})
+		b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatInt(i, 10), Type: wire.EventUpdate,
+			Data: mustJSON(wire.Update{Key: fmt.Sprintf("k%d", i%3), Seq: uint64(i), Time: i*fakeTick + fakeTick/2, Value: fmt.Appendf(nil, `{"i":%d}`, i)})})
 	}
 	if k == e.parts()-1 {
-		b, _ = sse.AppendEvent(b, sse.Event{Type: "next", Data: fmt.Appendf(nil, `{"segment":%d,"url":"/v1/feeds/f/segments/%d"}`, n+1, n+1)})
+		b, _ = sse.AppendEvent(b, sse.Event{Type: wire.EventNext, Data: mustJSON(wire.Next{Segment: n + 1, URL: fmt.Sprintf("/v1/feeds/f/segments/%d", n+1)})})
 	}
 	return b
 }
@@ -76,10 +77,10 @@ func (e *fakePartsEdge) handler() http.Handler {
 		now := time.Now().UnixMilli()
 		D, P := e.D.Milliseconds(), e.P.Milliseconds()
 		n := now / D
-		fmt.Fprintf(w, `{"feed":"f","segment_length":%g,"part_length":%g,"parts":%d,"part":%d,"keepalive":1,"segment":%d,`+
-			`"url":"/v1/feeds/f/segments/%d","part_url":"/v1/feeds/f/segments/{n}/parts/{k}","upto_url":"/v1/feeds/f/segments/{n}/upto/{k}",`+
-			`"segment_start":%d,"segment_end":%d,"server_time":%d,"mode":"parts"}`,
-			e.D.Seconds(), e.P.Seconds(), e.parts(), (now-n*D)/P, n, n, n*D, (n+1)*D, now)
+		w.Write(mustJSON(wire.Descriptor{Feed: "f", SegmentLength: e.D.Seconds(), PartLength: e.P.Seconds(), Parts: e.parts(), Part: int((now - n*D) / P),
+			Keepalive: 1, Segment: n, URL: fmt.Sprintf("/v1/feeds/f/segments/%d", n),
+			PartURL: "/v1/feeds/f/segments/{n}/parts/{k}", UptoURL: "/v1/feeds/f/segments/{n}/upto/{k}",
+			SegmentStart: n * D, SegmentEnd: (n + 1) * D, ServerTime: now, Mode: wire.ModeParts}))
 	})
 	serve := func(upto bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +111,7 @@ func (e *fakePartsEdge) handler() http.Handler {
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 			w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
-			w.Header().Set(HeaderResponseID, id)
+			w.Header().Set(cdn.HeaderResponseID, id)
 			w.Write(b)
 		}
 	}
@@ -119,10 +120,10 @@ func (e *fakePartsEdge) handler() http.Handler {
 	return mux
 }
 
-// TestProbePartsFakeEdges runs the parts-mode probe against four fake edges
+// TestPartsFakeEdges runs the parts-mode probe against four fake edges
 // at once: only the collapsing, prompt one over a correct origin passes, and
 // each failure names its cause.
-func TestProbePartsFakeEdges(t *testing.T) {
+func TestPartsFakeEdges(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cases := []struct {
@@ -143,7 +144,7 @@ func TestProbePartsFakeEdges(t *testing.T) {
 		srv := httptest.NewServer(e.handler())
 		defer srv.Close()
 		wg.Go(func() {
-			results[i], errs[i] = ProbeParts(ctx, ProbeConfig{Base: srv.URL, Feed: "f", Viewers: 20, Stagger: 500 * time.Millisecond, Follow: 1, Noise: true})
+			results[i], errs[i] = Parts(ctx, Config{Base: srv.URL, Feed: "f", Viewers: 20, Stagger: 500 * time.Millisecond, Follow: 1, Noise: true})
 		})
 	}
 	wg.Wait()
@@ -205,15 +206,15 @@ func TestProbePartsFakeEdges(t *testing.T) {
 	}
 }
 
-// TestProbePartsWithoutParts: an origin whose descriptor offers no parts
+// TestPartsWithoutParts: an origin whose descriptor offers no parts
 // mode cannot be probed in parts mode.
-func TestProbePartsWithoutParts(t *testing.T) {
+func TestPartsWithoutParts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e := &fakeEdge{mode: "stream", D: 2 * time.Second, segs: map[int64]*fakeSeg{}}
 	srv := httptest.NewServer(e.handler(ctx))
 	defer srv.Close()
-	_, err := ProbeParts(ctx, ProbeConfig{Base: srv.URL, Feed: "f", Viewers: 2})
+	_, err := Parts(ctx, Config{Base: srv.URL, Feed: "f", Viewers: 2})
 	if err == nil || !strings.Contains(err.Error(), "no parts mode") {
 		t.Fatalf("err = %v", err)
 	}
@@ -250,54 +251,5 @@ func TestApplyPartsState(t *testing.T) {
 		if !strings.Contains(v.Problems[i], w) {
 			t.Errorf("problem %q lacks %q", v.Problems[i], w)
 		}
-	}
-}
-
-func TestRecommend(t *testing.T) {
-	streamOK := &ProbeResult{Pass: true, Verdict: "VERDICT: PASS stream mode collapses and streams (50 viewers, 1 origin response per segment)",
-		Segments: []SegmentStats{{Collapse: Collapse{Viewers: 50, Responses: 1}}}}
-	streamBuffers := &ProbeResult{Verdict: "VERDICT: FAIL buffers: 9 of 9 live responses arrived only near their end", Buffering: BufferingReport{Buffers: true},
-		Segments: []SegmentStats{{Collapse: Collapse{Viewers: 50, Responses: 1}}}}
-	streamNoCollapse := &ProbeResult{Verdict: "VERDICT: FAIL no collapse: 50 viewers saw 50 distinct origin responses"}
-	partsOK := &PartsResult{Pass: true, Verdict: "VERDICT: PASS parts mode collapses and is live",
-		Parts: []PartStats{{Collapse: Collapse{Viewers: 50, Responses: 1}}, {Upto: true, Collapse: Collapse{Viewers: 7, Responses: 1}}}, Latency: Durations{1120 * time.Millisecond}}
-	partsNoCollapse := &PartsResult{Verdict: "VERDICT: FAIL no collapse: 50 viewers saw 50 distinct origin responses for parts/1 of segment 7"}
-	for _, tc := range []struct {
-		name         string
-		stream       *ProbeResult
-		streamErr    error
-		parts        *PartsResult
-		partsErr     error
-		mode, line   string
-		env, verdict string
-		pass         bool
-	}{
-		{"both", streamOK, nil, partsOK, nil, "stream",
-			"RECOMMEND: stream (edge streams cacheable responses to late joiners; segments collapse 50→1, median event delay 0 ms; parts mode works too, with median latency 1.12 s)",
-			"MARQUEE_CLIENT_MODE=stream", "VERDICT: PASS stream mode works through this edge (parts mode too)", true},
-		{"buffering", streamBuffers, nil, partsOK, nil, "parts",
-			"RECOMMEND: parts (edge buffers cacheable responses; parts collapse 50→1 per part, median part latency 1.12 s)",
-			"MARQUEE_CLIENT_MODE=parts", "VERDICT: PASS parts mode works through this edge; stream mode does not", true},
-		{"stream only", streamOK, nil, nil, errors.New("no parts mode"), "stream",
-			"RECOMMEND: stream (edge streams cacheable responses to late joiners; segments collapse 50→1, median event delay 0 ms; parts mode does not: could not probe: no parts mode)",
-			"MARQUEE_CLIENT_MODE=stream", "VERDICT: PASS stream mode works through this edge", true},
-		{"parts, stream not collapsing", streamNoCollapse, nil, partsOK, nil, "parts",
-			"RECOMMEND: parts (stream mode fails here: no collapse: 50 viewers saw 50 distinct origin responses; parts collapse 50→1 per part, median part latency 1.12 s)",
-			"MARQUEE_CLIENT_MODE=parts", "VERDICT: PASS parts mode works through this edge; stream mode does not", true},
-		{"neither", streamNoCollapse, nil, partsNoCollapse, nil, "",
-			"RECOMMEND: none (stream mode: no collapse: 50 viewers saw 50 distinct origin responses; parts mode: no collapse: 50 viewers saw 50 distinct origin responses for parts/1 of segment 7)",
-			"MARQUEE_CLIENT_MODE: no setting helps until the edge collapses viewers (see docs/cdn.md)", "VERDICT: FAIL neither stream nor parts mode works through this edge", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := Recommend(tc.stream, tc.streamErr, tc.parts, tc.partsErr)
-			if r.Mode != tc.mode || r.Line != tc.line || r.Env != tc.env || r.Verdict != tc.verdict || r.Pass != tc.pass {
-				t.Errorf("got\n%+v\nwant mode %q\n%s\n%s\n%s\npass %v", r, tc.mode, tc.line, tc.env, tc.verdict, tc.pass)
-			}
-			var b strings.Builder
-			r.WriteReport(&b)
-			if got, want := b.String(), tc.line+"\n"+tc.env+"\n"+tc.verdict+"\n"; got != want {
-				t.Errorf("report %q, want %q", got, want)
-			}
-		})
 	}
 }

@@ -1,11 +1,12 @@
-package cdn
+package probe
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
+
+	"marquee/wire"
 )
 
 // Recommendation is the delivery mode that suits an edge, from a stream-mode
@@ -14,7 +15,7 @@ import (
 // collapses but buffers cacheable responses (Cloudflare), neither where it
 // does not collapse.
 type Recommendation struct {
-	// Mode is "stream", "parts", or "" when neither works.
+	// Mode is wire.ModeStream, wire.ModeParts, or "" when neither works.
 	Mode string
 	// Line is "RECOMMEND: <mode> (<why>)".
 	Line string
@@ -30,13 +31,13 @@ type Recommendation struct {
 // not run); why then says what stopped it. Stream mode wins when both work:
 // its updates arrive as they are written, not at the end of a part, and a
 // viewer makes one request per segment instead of one per part.
-func Recommend(stream *ProbeResult, streamErr error, parts *PartsResult, partsErr error) Recommendation {
+func Recommend(stream *StreamResult, streamErr error, parts *PartsResult, partsErr error) Recommendation {
 	streamOK := stream != nil && stream.Pass
 	partsOK := parts != nil && parts.Pass
 	var rec Recommendation
 	switch {
 	case streamOK:
-		rec.Mode = "stream"
+		rec.Mode = wire.ModeStream
 		why := fmt.Sprintf("edge streams cacheable responses to late joiners; segments collapse %d→%d, median event delay %s",
 			maxSegmentViewers(stream.Segments), maxResponses(stream.Segments), seconds(stream.Buffering.Delays.Quantile(0.5)))
 		if partsOK {
@@ -50,7 +51,7 @@ func Recommend(stream *ProbeResult, streamErr error, parts *PartsResult, partsEr
 			rec.Verdict += " (parts mode too)"
 		}
 	case partsOK:
-		rec.Mode = "parts"
+		rec.Mode = wire.ModeParts
 		why := "stream mode fails here: " + failure(streamVerdict(stream), streamErr)
 		if stream != nil && stream.Buffering.Buffers {
 			why = "edge buffers cacheable responses"
@@ -70,13 +71,7 @@ func Recommend(stream *ProbeResult, streamErr error, parts *PartsResult, partsEr
 	return rec
 }
 
-// WriteReport writes the recommendation, the setting and the verdict line,
-// one per line.
-func (r Recommendation) WriteReport(w io.Writer) {
-	fmt.Fprintf(w, "%s\n%s\n%s\n", r.Line, r.Env, r.Verdict)
-}
-
-func streamVerdict(r *ProbeResult) string {
+func streamVerdict(r *StreamResult) string {
 	if r == nil {
 		return ""
 	}
@@ -110,12 +105,12 @@ func maxSegmentViewers(ss []SegmentStats) int {
 	return m
 }
 
-// ProbeBoth runs the stream-mode and the parts-mode probe at the same time
+// Both runs the stream-mode and the parts-mode probe at the same time
 // against one edge, for Recommend.
-func ProbeBoth(ctx context.Context, cfg ProbeConfig) (stream *ProbeResult, streamErr error, parts *PartsResult, partsErr error) {
+func Both(ctx context.Context, cfg Config) (stream *StreamResult, streamErr error, parts *PartsResult, partsErr error) {
 	var wg sync.WaitGroup
-	wg.Go(func() { stream, streamErr = Probe(ctx, cfg) })
-	wg.Go(func() { parts, partsErr = ProbeParts(ctx, cfg) })
+	wg.Go(func() { stream, streamErr = Stream(ctx, cfg) })
+	wg.Go(func() { parts, partsErr = Parts(ctx, cfg) })
 	wg.Wait()
 	return stream, streamErr, parts, partsErr
 }

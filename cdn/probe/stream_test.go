@@ -1,7 +1,8 @@
-package cdn
+package probe
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,79 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"marquee/cdn"
 	"marquee/sse"
+	"marquee/wire"
 )
-
-func TestDurationsQuantile(t *testing.T) {
-	d := Durations{5, 1, 4, 2, 3}
-	for _, tc := range []struct {
-		q    float64
-		want time.Duration
-	}{{0, 1}, {0.5, 3}, {0.99, 5}, {1, 5}} {
-		if got := d.Quantile(tc.q); got != tc.want {
-			t.Errorf("Quantile(%v) = %v, want %v", tc.q, got, tc.want)
-		}
-	}
-	if got := (Durations{}).Quantile(0.5); got != 0 {
-		t.Errorf("empty quantile = %v", got)
-	}
-	if d[0] != 5 {
-		t.Errorf("Quantile sorted its receiver")
-	}
-}
-
-func TestClassifyBuffering(t *testing.T) {
-	t0 := time.Unix(1_000_000, 0)
-	end := t0.Add(10 * time.Second)
-	thr := time.Second
-	progressive := Delivery{Requested: t0.Add(2 * time.Second), Start: t0, End: end, FirstByte: t0.Add(2*time.Second + 20*time.Millisecond),
-		Delays: []time.Duration{10 * time.Millisecond, 30 * time.Millisecond}}
-	atEnd := Delivery{Requested: t0.Add(time.Second), Start: t0, End: end, FirstByte: end.Add(5 * time.Millisecond),
-		Delays: []time.Duration{9 * time.Second, 5 * time.Second, time.Millisecond}}
-	// Bursty: the first bytes come at once, the events much later.
-	delayed := Delivery{Requested: t0, Start: t0, End: end, FirstByte: t0.Add(10 * time.Millisecond),
-		Delays: []time.Duration{3 * time.Second, 4 * time.Second, 2 * time.Second}}
-	// Requested too close to the end to tell anything.
-	tooLate := Delivery{Requested: end.Add(-time.Second), Start: t0, End: end, FirstByte: end}
-	// Held before the segment started: the first byte counts from the start.
-	held := Delivery{Requested: t0.Add(-3 * time.Second), Start: t0, End: end, FirstByte: t0.Add(5 * time.Millisecond)}
-
-	for _, tc := range []struct {
-		name          string
-		ds            []Delivery
-		live, buf     int
-		buffers       bool
-		explanationIn string
-	}{
-		{"progressive", []Delivery{progressive, progressive, held}, 3, 0, false, "arrived progressively"},
-		{"at end", []Delivery{atEnd, atEnd, progressive}, 3, 2, true, "only near their end"},
-		{"delayed", []Delivery{delayed, delayed}, 2, 2, true, "only near their end or late"},
-		{"half", []Delivery{atEnd, progressive}, 2, 1, false, "1 of 2"},
-		{"nothing live", []Delivery{tooLate}, 0, 0, false, "cannot tell"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := ClassifyBuffering(tc.ds, thr)
-			if r.Live != tc.live || r.Buffered != tc.buf || r.Buffers != tc.buffers {
-				t.Errorf("live %d buffered %d buffers %v; want %d %d %v", r.Live, r.Buffered, r.Buffers, tc.live, tc.buf, tc.buffers)
-			}
-			if !strings.Contains(r.Explanation, tc.explanationIn) {
-				t.Errorf("explanation %q lacks %q", r.Explanation, tc.explanationIn)
-			}
-		})
-	}
-}
-
-func TestCalibrateOffset(t *testing.T) {
-	ms := time.Now().UnixMilli()
-	now := time.UnixMilli(ms)
-	obs := []Observation{{
-		Snapshot: now.Add(-300 * time.Millisecond), SnapshotTime: ms - 1000, // arrived 700ms after: offset >= -700ms
-		Updates: []TimedEvent{{Time: ms, Arrived: now.Add(-50 * time.Millisecond)}}, // offset >= +50ms
-	}}
-	if got, want := calibrateOffset(-time.Second, obs), 50*time.Millisecond; got != want {
-		t.Errorf("offset = %v, want %v", got, want)
-	}
-}
 
 // fakeEdge serves marquee's stream mode the way three kinds of edge would:
 // "stream" shares one response per segment and streams it (Varnish,
@@ -155,35 +87,36 @@ func (e *fakeEdge) write(ctx context.Context, n int64, s *fakeSeg) {
 	}
 	seq := uint64(n * 1000)
 	b := sse.AppendRetry(nil, 3000)
-	b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatUint(seq, 10), Type: "snapshot",
-		Data: fmt.Appendf(nil, `{"feed":"f","segment":%d,"seq":%d,"time":%d,"entries":{}}`, n, seq, start.UnixMilli())})
+	b, _ = sse.AppendEvent(b, sse.Event{ID: strconv.FormatUint(seq, 10), Type: wire.EventSnapshot,
+		Data: mustJSON(wire.Snapshot{Feed: "f", Segment: n, Seq: seq, Time: start.UnixMilli(), Entries: map[string]json.RawMessage{}})})
 	s.append(b, false)
 	for t := start.Add(50 * time.Millisecond); t.Before(end); t = t.Add(50 * time.Millisecond) {
 		if !sleepUntil(t) {
 			return
 		}
 		seq++
-		b, _ := sse.AppendEvent(nil, sse.Event{ID: strconv.FormatUint(seq, 10), Type: "update",
-			Data: fmt.Appendf(nil, `{"key":"k","seq":%d,"time":%d,"value":{}}`, seq, time.Now().UnixMilli())})
+		b, _ := sse.AppendEvent(nil, sse.Event{ID: strconv.FormatUint(seq, 10), Type: wire.EventUpdate,
+			Data: mustJSON(wire.Update{Key: "k", Seq: seq, Time: time.Now().UnixMilli(), Value: json.RawMessage(`{}`)})})
 		s.append(b, false)
 	}
 	if !sleepUntil(end) {
 		return
 	}
-	b, _ = sse.AppendEvent(nil, sse.Event{Type: "next", Data: fmt.Appendf(nil, `{"segment":%d,"url":"/v1/feeds/f/segments/%d"}`, n+1, n+1)})
+	b, _ = sse.AppendEvent(nil, sse.Event{Type: wire.EventNext, Data: mustJSON(wire.Next{Segment: n + 1, URL: fmt.Sprintf("/v1/feeds/f/segments/%d", n+1)})})
 	s.append(b, true)
 }
 
 func (e *fakeEdge) handler(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/feeds", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `{"feeds":[{"feed":"f","url":"/v1/feeds/f"}]}`)
+		w.Write(mustJSON(wire.FeedList{Feeds: []wire.FeedRef{{Feed: "f", URL: "/v1/feeds/f"}}}))
 	})
 	mux.HandleFunc("GET /v1/feeds/f", func(w http.ResponseWriter, r *http.Request) {
 		now := time.Now()
 		n := e.index(now)
-		fmt.Fprintf(w, `{"feed":"f","segment_length":%g,"keepalive":1,"segment":%d,"url":"/v1/feeds/f/segments/%d","segment_start":%d,"segment_end":%d,"server_time":%d}`,
-			e.D.Seconds(), n, n, e.start(n).UnixMilli(), e.start(n+1).UnixMilli(), now.UnixMilli())
+		// A descriptor without parts mode.
+		w.Write(mustJSON(wire.Descriptor{Feed: "f", SegmentLength: e.D.Seconds(), Keepalive: 1, Segment: n, URL: fmt.Sprintf("/v1/feeds/f/segments/%d", n),
+			SegmentStart: e.start(n).UnixMilli(), SegmentEnd: e.start(n + 1).UnixMilli(), ServerTime: now.UnixMilli()}))
 	})
 	mux.HandleFunc("GET /v1/feeds/f/segments/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.ParseInt(r.PathValue("n"), 10, 64)
@@ -200,7 +133,7 @@ func (e *fakeEdge) handler(ctx context.Context) http.Handler {
 		}
 		e.mu.Unlock()
 		w.Header().Set("Content-Type", "text/event-stream")
-		w.Header().Set(HeaderResponseID, id)
+		w.Header().Set(cdn.HeaderResponseID, id)
 		w.Header().Set("Cache-Control", "public, max-age=0, s-maxage=10")
 		if e.mode == "buffer" {
 			for {
@@ -235,11 +168,11 @@ func (e *fakeEdge) handler(ctx context.Context) http.Handler {
 	return mux
 }
 
-// TestProbeFakeEdges runs the probe against four fake edges at once: only
+// TestStreamFakeEdges runs the stream-mode probe against four fake edges at once: only
 // the streaming, collapsing one passes, and each failure names its cause.
 // (The probes run in goroutines, not parallel subtests, which -parallel
 // would serialise on a small machine.)
-func TestProbeFakeEdges(t *testing.T) {
+func TestStreamFakeEdges(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cases := []struct {
@@ -253,7 +186,7 @@ func TestProbeFakeEdges(t *testing.T) {
 		// An edge that strips Marquee-Response-Id cannot be judged.
 		{"noid", false, "VERDICT: FAIL cannot tell collapsing:"},
 	}
-	results := make([]*ProbeResult, len(cases))
+	results := make([]*StreamResult, len(cases))
 	errs := make([]error, len(cases))
 	var wg sync.WaitGroup
 	for i, tc := range cases {
@@ -267,7 +200,7 @@ func TestProbeFakeEdges(t *testing.T) {
 		srv := httptest.NewServer(h)
 		defer srv.Close()
 		wg.Go(func() {
-			results[i], errs[i] = Probe(ctx, ProbeConfig{Base: srv.URL, Viewers: 20, Stagger: 500 * time.Millisecond, Follow: 1, Noise: true})
+			results[i], errs[i] = Stream(ctx, Config{Base: srv.URL, Viewers: 20, Stagger: 500 * time.Millisecond, Follow: 1, Noise: true})
 		})
 	}
 	wg.Wait()
@@ -307,26 +240,21 @@ func TestProbeFakeEdges(t *testing.T) {
 type stripID struct{ http.ResponseWriter }
 
 func (s stripID) WriteHeader(code int) {
-	s.Header().Del(HeaderResponseID)
+	s.Header().Del(cdn.HeaderResponseID)
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s stripID) Write(b []byte) (int, error) {
-	s.Header().Del(HeaderResponseID)
+	s.Header().Del(cdn.HeaderResponseID)
 	return s.ResponseWriter.Write(b)
 }
 
 func (s stripID) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func TestProbeConfigErrors(t *testing.T) {
-	for _, cfg := range []ProbeConfig{
-		{Base: "ftp://x"},
-		{Base: "http://"},
-		{Base: "http://127.0.0.1:1", Viewers: -1},
-		{Base: "http://127.0.0.1:1", Follow: -1},
-	} {
-		if _, err := Probe(context.Background(), cfg); err == nil {
-			t.Errorf("Probe(%+v) did not fail", cfg)
-		}
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
 	}
+	return b
 }

@@ -1,9 +1,11 @@
-package cdn
+package probe
 
 import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+
+	"marquee/cdn"
 )
 
 // Collapse is how the requests of many viewers for one URL (a segment, a
@@ -123,7 +125,7 @@ func (j *collapseJudge) verdict() []string {
 	case j.viewers == 0:
 		p = append(p, "no viewer received anything")
 	case j.missingID > 0 && j.missingID*2 > j.viewers:
-		p = append(p, fmt.Sprintf("cannot tell collapsing: %d responses carry no %s header (does the edge strip it?)", j.missingID, HeaderResponseID))
+		p = append(p, fmt.Sprintf("cannot tell collapsing: %d responses carry no %s header (does the edge strip it?)", j.missingID, cdn.HeaderResponseID))
 	case j.judged == 0:
 		p = append(p, fmt.Sprintf("cannot tell collapsing: no %s had two viewers", j.unit))
 	case j.worst != nil:
