@@ -8,12 +8,6 @@ import (
 	"marquee/wire"
 )
 
-// Descriptor is the JSON of GET /v1/feeds/{feed}.
-//
-// Deprecated: use wire.Descriptor; this alias goes once internal/testenv
-// no longer names it.
-type Descriptor = wire.Descriptor
-
 func (s *Server) handleFeeds(w http.ResponseWriter, r *http.Request) {
 	now := s.hub.Now()
 	g := s.hub.Grid()

@@ -25,10 +25,9 @@ type fakeEdge struct {
 	mode string
 	D    time.Duration
 
-	mu    sync.Mutex // guards the fields below
-	segs  map[int64]*fakeSeg
-	nreq  int
-	feeds int
+	mu   sync.Mutex // guards the fields below
+	segs map[int64]*fakeSeg
+	nreq int
 }
 
 // fakeSeg is one segment's bytes as the origin writes them.

@@ -10,6 +10,7 @@ import (
 
 	"marquee/internal/testenv"
 	"marquee/sse"
+	"marquee/wire"
 )
 
 // TestRestartWithAllowListOpensFullSnapshot is the regression test of the
@@ -30,10 +31,7 @@ func TestRestartWithAllowListOpensFullSnapshot(t *testing.T) {
 	want := map[string]uint64{}
 	testenv.Eventually(t, 10*time.Second, func() error {
 		for _, f := range feeds {
-			var s struct {
-				Seq     uint64                     `json:"seq"`
-				Entries map[string]json.RawMessage `json:"entries"`
-			}
+			var s wire.Snapshot
 			testenv.GetJSON(t, o.URL+"/v1/feeds/"+f+"/snapshot", &s)
 			if len(s.Entries) != 12 {
 				return fmt.Errorf("%s: %d entries", f, len(s.Entries))
@@ -55,10 +53,7 @@ func TestRestartWithAllowListOpensFullSnapshot(t *testing.T) {
 		if err != nil || ev.Type != "snapshot" {
 			t.Fatalf("%s: first event %q: %v", f, ev.Type, err)
 		}
-		var s struct {
-			Seq     uint64                     `json:"seq"`
-			Entries map[string]json.RawMessage `json:"entries"`
-		}
+		var s wire.Snapshot
 		if err := json.Unmarshal(ev.Data, &s); err != nil {
 			t.Fatal(err)
 		}

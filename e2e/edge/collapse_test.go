@@ -163,15 +163,14 @@ func segmentResponses(o *testenv.Origin, feed string) float64 {
 
 // audience is the outcome of one run of viewers.
 type audience struct {
-	first    int64 // first segment of the run
-	results  map[string]*probe.StreamResult
-	before   map[string]float64 // origin segment responses before
-	after    map[string]float64
-	logs     map[string]map[int64][]byte
-	elapsed  time.Duration
-	cpu      time.Duration // this test process (origin and viewers)
-	edgeCPU  time.Duration // varnishd, if any
-	duration time.Duration
+	first   int64 // first segment of the run
+	results map[string]*probe.StreamResult
+	before  map[string]float64 // origin segment responses before
+	after   map[string]float64
+	logs    map[string]map[int64][]byte
+	elapsed time.Duration
+	cpu     time.Duration // this test process (origin and viewers)
+	edgeCPU time.Duration // varnishd, if any
 }
 
 // runAudience waits for a segment to start, then lets viewers join target at

@@ -18,10 +18,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"marquee/cdn"
 	"marquee/feed"
 	"marquee/origin"
 	"marquee/segmenter"
 )
+
+// Timeouts of the public listener. There is no server-wide WriteTimeout:
+// streams set a deadline per batch (origin.Config.WriteTimeout).
+const (
+	// PublicReadHeaderTimeout bounds reading a request's headers.
+	PublicReadHeaderTimeout = 10 * time.Second
+	// PublicIdleTimeout closes idle keep-alive connections. A CDN must
+	// close its idle origin connections sooner (terraform/cloudfront's
+	// origin_keepalive_timeout is checked against it).
+	PublicIdleTimeout = 2 * time.Minute
+)
+
+// adminMux builds the admin listener's mux from cdn.AdminRoutes: every
+// route in the table needs a handler and every handler a route.
+func adminMux(handlers map[string]http.Handler) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	for _, rt := range cdn.AdminRoutes {
+		h, ok := handlers[rt.Pattern]
+		if !ok {
+			return nil, fmt.Errorf("admin route %s has no handler", rt.Pattern)
+		}
+		mux.Handle("GET "+rt.Pattern, h)
+		delete(handlers, rt.Pattern)
+	}
+	for p := range handlers {
+		return nil, fmt.Errorf("admin handler %s is not in cdn.AdminRoutes", p)
+	}
+	return mux, nil
+}
 
 // Deps are what an App is given rather than builds.
 type Deps struct {
@@ -162,8 +192,8 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	a.httpSrv = &http.Server{
 		Handler:           a.srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: PublicReadHeaderTimeout,
+		IdleTimeout:       PublicIdleTimeout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          errLog,
 	}
@@ -171,10 +201,14 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		if a.adm, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return nil, fmt.Errorf("MARQUEE_ADMIN_ADDR: listen %s: %w", cfg.AdminAddr, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		mux.Handle("GET /healthz", a.srv.Handler())
-		mux.Handle("GET /readyz", a.srv.Handler())
+		mux, err := adminMux(map[string]http.Handler{
+			"/metrics": promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			"/healthz": a.srv.Handler(),
+			"/readyz":  a.srv.Handler(),
+		})
+		if err != nil {
+			return nil, err
+		}
 		a.adminSrv = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 10 * time.Second,

@@ -186,3 +186,18 @@ func TestConfigErrorsNameVariables(t *testing.T) {
 		t.Errorf("bad feed name: %v", err)
 	}
 }
+
+// TestAdminMuxFromRouteTable: the admin mux is built from cdn.AdminRoutes;
+// a route without a handler or a handler without a route is refused.
+func TestAdminMuxFromRouteTable(t *testing.T) {
+	ok := http.NotFoundHandler()
+	if _, err := adminMux(map[string]http.Handler{"/metrics": ok, "/healthz": ok, "/readyz": ok}); err != nil {
+		t.Errorf("complete table: %v", err)
+	}
+	if _, err := adminMux(map[string]http.Handler{"/metrics": ok, "/healthz": ok}); err == nil {
+		t.Error("missing /readyz handler accepted")
+	}
+	if _, err := adminMux(map[string]http.Handler{"/metrics": ok, "/healthz": ok, "/readyz": ok, "/debug": ok}); err == nil {
+		t.Error("handler without a route accepted")
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"marquee/internal/app"
 	"marquee/origin"
 	"marquee/segmenter"
+	"marquee/wire"
 )
 
 // Options configures an origin under test. Zero values take test defaults.
@@ -284,9 +285,9 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 }
 
 // Descriptor fetches the feed descriptor.
-func (o *Origin) Descriptor(feedName string) origin.Descriptor {
+func (o *Origin) Descriptor(feedName string) wire.Descriptor {
 	o.t.Helper()
-	var d origin.Descriptor
+	var d wire.Descriptor
 	GetJSON(o.t, o.URL+"/v1/feeds/"+feedName, &d)
 	return d
 }
