@@ -2,9 +2,17 @@ package origin
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"marquee/wire"
+)
+
+// Causes of a stream's context ending (see reasonOf).
+var (
+	errDrained     = errors.New("origin: stream ended by drain")
+	errStreamDone  = errors.New("origin: stream handler returned")
+	errHoldExpired = errors.New("origin: held request was not released in time")
 )
 
 // httpError separates what a client is told from the cause that is logged.

@@ -55,13 +55,6 @@ type stream struct {
 	cancel context.CancelCauseFunc
 }
 
-// Causes of a stream's context ending (see reasonOf).
-var (
-	errDrained     = errors.New("origin: stream ended by drain")
-	errStreamDone  = errors.New("origin: stream handler returned")
-	errHoldExpired = errors.New("origin: held request was not released in time")
-)
-
 // reasonOf returns the close reason of a stream whose context (or a
 // context derived from it) is done, from its cause.
 func reasonOf(ctx context.Context) string {

@@ -231,6 +231,13 @@ func TestPartsThroughBufferingEdge(t *testing.T) {
 				if ahead := g.PartEnd(fe.Segment, fe.Part).Sub(fe.Requested); ahead > partLen {
 					t.Errorf("%s viewer %d asked for segment %d part %d %s before it ends", f, vw.Viewer, fe.Segment, fe.Part, ahead)
 				}
+				// Never served early, whatever the machine's load: the
+				// origin releases a part only once it has ended, so its
+				// first byte (same host, same clock) cannot come before
+				// the part's end. How much later it comes is logged below.
+				if fe.Status == http.StatusOK && !fe.FirstByte.IsZero() && fe.FirstByte.Before(g.PartEnd(fe.Segment, fe.Part)) {
+					t.Errorf("%s viewer %d got segment %d part %d %s before it ended", f, vw.Viewer, fe.Segment, fe.Part, g.PartEnd(fe.Segment, fe.Part).Sub(fe.FirstByte))
+				}
 			}
 		}
 		for _, st := range r.Parts {
