@@ -278,3 +278,22 @@ func TestLifecycle(t *testing.T) {
 	}
 	t.Logf("%d deletes, %d final, %d live, %d scheduled, %d in overtime", deletes, finals, lives, scheduled, overtime)
 }
+
+// TestNoNegativeZero: no body carries -0, which a browser re-encodes as 0
+// (found by the dashboard test comparing the page's state with the origin's).
+func TestNoNegativeZero(t *testing.T) {
+	for _, seed := range []uint64{1, 3, 42} {
+		g := New(seed)
+		now := time.Unix(1_700_000_000, 0)
+		msgs := g.Initial(now)
+		for range 20000 {
+			now = now.Add(50 * time.Millisecond)
+			msgs = append(msgs, g.Step(now)...)
+		}
+		for _, m := range msgs {
+			if bytes.Contains(m.Body, []byte(":-0,")) || bytes.Contains(m.Body, []byte(":-0}")) {
+				t.Fatalf("seed %d: %s: %s", seed, m.Subject, m.Body)
+			}
+		}
+	}
+}

@@ -41,7 +41,16 @@ var demoStocks = []stock{
 	{"AMD", "AMD", 158.90, 155.40},
 }
 
-func round2(x float64) float64 { return math.Round(x*100) / 100 }
+// round2 rounds to cents. It never returns negative zero: JSON would carry
+// it as -0, which a browser's JSON.stringify turns into 0, so the same value
+// would have two spellings.
+func round2(x float64) float64 {
+	r := math.Round(x*100) / 100
+	if r == 0 {
+		return 0
+	}
+	return r
+}
 
 // walk moves the price by a normal step of 0.15 % (a random walk).
 func (g *Generator) walk(s *stock) {
