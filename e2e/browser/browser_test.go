@@ -195,8 +195,12 @@ type pageFeed struct {
 	Snapshots        []uint64                   `json:"snapshots"` // snapshot seqs taken, in order
 	Segments         []int64                    `json:"segments"`  // their segment numbers
 	DroppedUpdates   int                        `json:"droppedUpdates"`
+	DroppedGaps      int                        `json:"droppedGaps"` // updates dropped because they showed a gap
 	DroppedSnapshots int                        `json:"droppedSnapshots"`
-	Statuses         []string                   `json:"statuses"` // every status change, in order
+	Statuses         []string                   `json:"statuses"`     // every status change, in order
+	Gaps             int                        `json:"gaps"`         // the client's stats: gaps seen,
+	Repairs          int                        `json:"repairs"`      // repair attempts,
+	GapsRepaired     int                        `json:"gapsRepaired"` // gaps repaired
 	Seq              uint64                     `json:"seq"`
 	Status           string                     `json:"status"`
 	State            map[string]json.RawMessage `json:"state"`

@@ -178,7 +178,7 @@ func distinct(xs []int64) int {
 // consecutive; it never left "live" once there. In stream mode it requested
 // each segment exactly once (no EventSource replay of a finished segment);
 // in parts mode each part exactly once, in order, never further ahead than
-// the next part.
+// the next part. It saw no gap (no update whose prev is above the seq held).
 func TestDashboardFollowsSegments(t *testing.T) {
 	testenv.NeedProgram(t, "chromium", "chromium-browser") // before starting anything
 	for _, mode := range []string{"stream", "parts"} {
@@ -252,6 +252,9 @@ func followSegments(t *testing.T, mode string) {
 		}
 		if p.DroppedSnapshots != 0 {
 			t.Errorf("%s: %d old snapshots dropped: a finished segment was read again", f, p.DroppedSnapshots)
+		}
+		if p.Gaps != 0 || p.Repairs != 0 {
+			t.Errorf("%s: the page saw %d gaps (%d repair attempts) from one steady origin", f, p.Gaps, p.Repairs)
 		}
 		if mode == "parts" {
 			held := o.Metric("marquee_part_held_total", map[string]string{"feed": f, "kind": "part"})

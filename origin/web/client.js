@@ -5,16 +5,27 @@
 //     onState(state, snap) {},          // a snapshot replaced the state (Map key -> value)
 //     onUpdate(key, value, prev, u) {}, // one update applied; value null: key deleted
 //     onStatus(status, info) {},        // "catching-up" | "live" | "reconnecting" | "offline"
-//     onDrop(seq, kind) {},             // a duplicate or old event was ignored
+//     onDrop(seq, kind) {},             // ignored: "update" (duplicate, old), "gap" (an update after one), "snapshot" (old)
+//     onGap(info) {},                   // a gap seen ({held, prev, seq, key}) or repaired ({repaired: true, ms, repairs})
 //     mode: "parts",                    // default: the descriptor's mode (else "stream")
 //   });
-//   feed.state; feed.seq; feed.status; feed.skew; feed.mode; feed.close();
+//   feed.state; feed.seq; feed.segment; feed.status; feed.skew; feed.mode; feed.close();
+//   feed.stats; // {gaps, repairs, gapsRepaired}: gaps seen, repair attempts, gaps repaired
+//   // (feed.seq and feed.segment: those of the state held)
 //
 // State is the latest snapshot, then the updates whose seq is higher than
 // held; anything else is dropped, so nothing is applied twice. The core
-// below owns state, status and back-off; a transport only opens
-// connections and hands events to the sink. To add one, set
-// transports.name = (descriptor, sink) => ({ close() {} }).
+// below owns state, status, back-off and gap repair; a transport only opens
+// connections and hands events to the sink (snapshot(s, "start" or
+// "resync"), update(u), fail(error)). To add one, set
+// transports.name = (descriptor, sink) => ({ close() {}, repair() {} })
+// (repair, a re-join, is optional).
+//
+// Gaps: an update names the seq its feed held before it (prev). One with
+// prev above the seq held shows that something was missed (say, an edge
+// took parts k and k+1 from replicas that cut them differently): it is
+// dropped and the client repairs itself (see gap). Updates without prev
+// (older origins) are applied as before.
 //
 // Modes: "stream" reads whole segments (edges that stream to late joiners),
 // "parts" reads them in parts (edges that buffer whole responses), "direct"
@@ -24,15 +35,21 @@ export const transports = {};
 
 export function subscribe(base, feed, o = {}) {
   const noop = () => {};
-  const { onState = noop, onUpdate = noop, onStatus = noop, onDrop = noop } = o;
+  const { onState = noop, onUpdate = noop, onStatus = noop, onDrop = noop, onGap = noop } = o;
   const desc = new URL(o.url || String(base || "").replace(/\/+$/, "") + "/v1/feeds/" + encodeURIComponent(feed), location.href);
+  const backoff = (n) => Math.min(o.maxDelay || 15e3, (o.minDelay || 500) * 2 ** n) * (0.5 + Math.random() / 2);
   let t, timer, waiting, fails = 0, since = 0, closed = false;
+  // Gap repair (see gap): fix is the seq the state must reach, 0 with no
+  // gap; fixTimer, the next attempt; again, the attempts at this gap.
+  let fix = 0, fixTimer, fixAt, lastGap = 0, tries = 0, again;
 
   const sub = {
     feed, mode: o.mode, state: new Map(), seq: 0, status: "", skew: 0,
+    stats: { gaps: 0, repairs: 0, gapsRepaired: 0 },
     close() {
       closed = true;
       clearTimeout(timer);
+      clearTimeout(fixTimer);
       t && t.close();
       removeEventListener("online", hurry);
     },
@@ -45,25 +62,34 @@ export function subscribe(base, feed, o = {}) {
       if (s == "live") fails = since = 0;
       if (!closed && s != sub.status) onStatus(sub.status = s, info);
     },
-    // An older snapshot (a rejoin mid-segment) is dropped, but the
-    // transport delivers: the updates after it bring the state forward.
-    snapshot(d) {
-      if (d.seq < sub.seq) onDrop(d.seq, "snapshot");
+    // snapshot replaces the state if its seq is not below the held one, or
+    // if it is authoritative: a "resync" (the origin's state now: direct,
+    // or a later snapshot in a segment) or the "start" of a later segment
+    // than the held one's (a lower seq: sequences restarted). An older
+    // start (a rejoin mid-segment) is dropped, but the transport delivers:
+    // the updates after it bring the state forward.
+    snapshot(d, kind) {
+      const force = kind == "resync" || (kind == "start" && d.segment > sub.segment);
+      if (d.seq < sub.seq && !force) onDrop(d.seq, "snapshot");
       else {
         sub.state = new Map(Object.entries(d.entries || {}));
         sub.seq = d.seq;
         sub.time = d.time;
+        sub.segment = d.segment;
         onState(sub.state, d);
+        healed(force);
       }
       sink.status("live");
     },
     update(u) {
       if (u.seq <= sub.seq) return onDrop(u.seq, "update");
+      if (u.prev > sub.seq) return gap(u);
       const prev = sub.state.get(u.key);
       sub.seq = u.seq;
       sub.time = u.time;
       u.value == null ? sub.state.delete(u.key) : sub.state.set(u.key, u.value);
       onUpdate(u.key, u.value, prev, u);
+      healed();
     },
     // fail ends the transport and starts again after a jittered back-off.
     fail(error) {
@@ -72,13 +98,53 @@ export function subscribe(base, feed, o = {}) {
       t = null;
       clearTimeout(timer);
       since ||= Date.now();
-      const wait = Math.min(o.maxDelay || 15e3, (o.minDelay || 500) * 2 ** fails++) * (0.5 + Math.random() / 2);
+      const wait = backoff(fails++);
       const off = navigator.onLine === false || Date.now() - since > (o.offlineAfter || 3e4);
       sink.status(off ? "offline" : "reconnecting", { error, wait });
       waiting = true;
       timer = setTimeout(start, wait);
     },
   };
+
+  // gap drops u and, unless an attempt is due, makes one: at once, or
+  // backed off while gaps recur within 30 s.
+  function gap(u) {
+    onDrop(u.seq, "gap");
+    if (!fix) {
+      sub.stats.gaps++;
+      fixAt = Date.now();
+      again = 0;
+      onGap({ held: sub.seq, prev: u.prev, seq: u.seq, key: u.key });
+    }
+    fix = Math.max(fix, u.prev);
+    if (Date.now() - lastGap > 3e4) tries = 0;
+    lastGap = Date.now();
+    if (!fixTimer) tries ? (fixTimer = setTimeout(repair, backoff(tries))) : repair();
+  }
+
+  // repair makes one attempt and, in case it does not heal the gap, has
+  // the next one due after a back-off; one at a time, so no storm, and
+  // gaps seen meanwhile wait for it. Attempts alternate between the
+  // transport's repair (a re-join) and the snapshot JSON.
+  function repair() {
+    fixTimer = setTimeout(repair, backoff(++tries));
+    sub.stats.repairs++;
+    if (again++ % 2 == 0 && t && t.repair) return t.repair();
+    fetch(sink.abs(sub.descriptor.snapshot_url), { credentials: "omit" })
+      .then((r) => (r.ok ? r.json() : Promise.reject()))
+      .then((x) => fix && !closed && sink.snapshot(x), noop);
+  }
+
+  // healed ends a repair once the state reached the gap's end, or an
+  // authoritative snapshot (force) replaced it.
+  function healed(force) {
+    if (fix && (force || sub.seq >= fix)) {
+      clearTimeout(fixTimer);
+      fix = fixTimer = 0;
+      sub.stats.gapsRepaired++;
+      onGap({ held: sub.seq, repaired: true, ms: Date.now() - fixAt, repairs: again });
+    }
+  }
 
   async function start() {
     waiting = false;
@@ -126,7 +192,8 @@ function listen(url, ok, on) {
 // stream follows the segments: it opens segment n+1 a little before n ends
 // (the origin holds it until n+1 starts), switches on n+1's snapshot and
 // closes n. A finished segment is never read twice: n is closed at its
-// "next" event, before EventSource could reconnect to it.
+// "next" event, before EventSource could reconnect to it. A repair reads
+// the current segment again.
 transports.stream = (d, sink) => {
   const len = d.segment_length * 1e3;
   const lead = Math.min(5e3, Math.max(500, len / 4));
@@ -135,7 +202,7 @@ transports.stream = (d, sink) => {
   let cur, next, timer;
 
   function open(n, url) {
-    const c = { n };
+    const c = { n, snaps: 0 };
     c.es = listen(sink.abs(url || d.url.replace(/\d+$/, n)), () => c == cur || c == next, (type, x) => {
       if (type == "snapshot") {
         if (c == next) {
@@ -144,7 +211,7 @@ transports.stream = (d, sink) => {
           next = null;
         }
         schedule(c);
-        sink.snapshot(x);
+        sink.snapshot(x, c.snaps++ ? "resync" : "start");
       } else if (type == "update") sink.update(x);
       else if (type == "next") {
         if (c != cur) return;
@@ -172,6 +239,9 @@ transports.stream = (d, sink) => {
 
   cur = open(d.segment, d.url);
   return {
+    repair() {
+      if (cur) retire(cur), (cur = open(cur.n));
+    },
     close() {
       clearTimeout(timer);
       retire(cur);
@@ -185,18 +255,24 @@ transports.stream = (d, sink) => {
 // EventSource reconnect by itself: the core backs off with jitter and opens
 // a new stream, which starts with a snapshot. (Resuming by Last-Event-ID is
 // for plain EventSource viewers; a snapshot is right even when the origin
-// restarted or is another replica.)
+// restarted or is another replica: it replaces the state.) A repair opens
+// a new stream.
 transports.direct = (d, sink) => {
-  let ok = true;
-  const es = listen(sink.abs(d.direct_url), () => ok, (type, x) => {
-    if (type == "snapshot") sink.snapshot(x);
-    else if (type == "update") sink.update(x);
-    else if (type == "error") sink.fail(new Error("direct stream failed"));
-  });
+  let es;
+  const open = () => {
+    es && es.close();
+    const me = (es = listen(sink.abs(d.direct_url), () => es == me, (type, x) => {
+      if (type == "snapshot") sink.snapshot(x, "resync");
+      else if (type == "update") sink.update(x);
+      else if (type == "error") sink.fail(new Error("direct stream failed"));
+    }));
+  };
+  open();
   return {
+    repair: open,
     close() {
-      ok = false;
       es.close();
+      es = null;
     },
   };
 };
@@ -223,32 +299,38 @@ function events(text) {
 // segment. Finished parts never change: caches may keep them. Errors but
 // an early 404 (410: fell behind; 5xx; network; a request stalled for two
 // parts and 15 s) end the transport: the core backs off and joins again.
+// A repair joins again through upto/{k} of the part last read.
 transports.parts = (d, sink) => {
   const ac = new AbortController();
   const ms = d.part_length * 1e3;
-  let n = d.segment, k = d.part, url = d.upto_url, join = true, early = 0, closed;
+  let n = d.segment, k = d.part, url = d.upto_url, join = true, fresh = true, early = 0, last, redo, closed;
   (async () => {
     for (;;) {
+      if (redo) ([n, k] = last), (url = d.upto_url), (join = fresh = true), (redo = false);
       const part = n + "/" + k;
       const timer = setTimeout(() => ac.abort(new Error("part " + part + " did not end")), 2 * ms + 15e3);
       const r = await fetch(sink.abs(url.replace("{n}", n).replace("{k}", k)),
         { cache: "default", credentials: "omit", mode: "cors", signal: ac.signal });
       const body = await r.text();
       clearTimeout(timer);
+      if (redo) continue;
       // 404: not started yet by the origin's clock; ask again a little later.
       if (r.status == 404 && early++ < 4) await new Promise((f) => setTimeout(f, ms / 2));
       else if (!r.ok) throw new Error("part " + part + ": HTTP " + r.status);
       else {
         early = 0;
+        last = [n, k];
         url = d.part_url;
         k++;
         for (const [type, data] of events(body)) {
           const x = JSON.parse(data);
           if (closed) return;
-          if (type == "snapshot") (join = false), sink.snapshot(x);
-          else if (type == "update") sink.update(x);
-          else if (type == "next") (n = x.segment), (k = 0);
+          if (redo) break;
+          if (type == "snapshot") sink.snapshot(x, fresh ? "start" : "resync"), (join = fresh = false);
+          else if (type == "update" && !join) sink.update(x);
+          else if (type == "next") (n = x.segment), (k = 0), (fresh = true);
         }
+        if (redo) continue;
         // An origin that opened the segment after part k has no snapshot
         // in upto/k: join again rather than apply updates to nothing.
         if (join) throw new Error("upto " + part + " holds no snapshot");
@@ -257,6 +339,9 @@ transports.parts = (d, sink) => {
     }
   })().catch((e) => closed || sink.fail(e));
   return {
+    repair() {
+      redo = !!last; // else the join in flight is one
+    },
     close() {
       closed = true;
       ac.abort();

@@ -29,11 +29,12 @@ const record = (list, x) => list.push(x) > STATS && list.splice(0, list.length -
 window.__marqueeStats = stats;
 window.__marquee = { views, dump, mode, base };
 
-// dump returns each feed's state and counters as plain JSON.
+// dump returns each feed's state and counters as plain JSON, with the
+// client's gap counters (gaps, repairs, gapsRepaired).
 function dump() {
   const out = {};
   for (const [name, v] of views)
-    out[name] = { ...stats[name], mode: v.sub.mode, seq: v.sub.seq, status: v.sub.status, state: Object.fromEntries(v.sub.state) };
+    out[name] = { ...stats[name], ...v.sub.stats, mode: v.sub.mode, seq: v.sub.seq, status: v.sub.status, state: Object.fromEntries(v.sub.state) };
   return out;
 }
 
@@ -222,10 +223,12 @@ function addFeed(item) {
   const section = el("section", { class: "feed", id, "aria-labelledby": id + "-h" },
     el("h2", { id: id + "-h" }, name), el("div", { class: "scroll" }, table));
   const chip = el("li", {}, el("span", { class: "dot", "aria-hidden": "true" }), el("b", {}, name), " ",
-    el("span", { class: "state" }, "connecting"), el("span", { class: "age" }, ""));
+    el("span", { class: "state" }, "connecting"), el("span", { class: "age" }, ""), el("span", { class: "gaps" }, ""));
   chips.append(chip);
   section.dataset.feed = name;
-  const stat = (stats[name] = { applied: [], snapshots: [], segments: [], droppedUpdates: 0, droppedSnapshots: 0, statuses: [] });
+  const stat = (stats[name] = {
+    applied: [], snapshots: [], segments: [], droppedUpdates: 0, droppedGaps: 0, droppedSnapshots: 0, statuses: [], gapEvents: [],
+  });
   const v = {
     name, section, table, chip, kind: null, fields: [], rows: new Map(), baseline: new Map(), spark: new Map(),
     marks: new Map(), segment: null, lastEvent: 0,
@@ -250,7 +253,11 @@ function addFeed(item) {
       row(v, key, value, prev);
     },
     onDrop(seq, kind) {
-      kind == "update" ? stat.droppedUpdates++ : stat.droppedSnapshots++;
+      kind == "update" ? stat.droppedUpdates++ : kind == "gap" ? stat.droppedGaps++ : stat.droppedSnapshots++;
+    },
+    onGap(info) {
+      record(stat.gapEvents, info);
+      gapNote(v);
     },
     onStatus(s) {
       record(stat.statuses, s);
@@ -358,6 +365,14 @@ function empty(v) {
 
 // ---- status line
 
+// gapNote shows on the feed's chip, once the client met a gap, whether it
+// is repairing one or how many it repaired.
+function gapNote(v) {
+  const { gaps, gapsRepaired } = v.sub.stats;
+  const text = gaps > gapsRepaired ? " · repairing a gap" : ` · ${gaps} gap${gaps > 1 ? "s" : ""} repaired`;
+  v.chip.querySelector(".gaps").textContent = gaps ? text : "";
+}
+
 const words = { live: "Live", "catching-up": "Catching up…", reconnecting: "Reconnecting…", offline: "Offline; retrying" };
 
 function updateSummary() {
@@ -382,7 +397,8 @@ function tick() {
   for (const v of views.values()) {
     const a = v.lastEvent ? now + v.sub.skew - v.lastEvent : NaN;
     v.chip.querySelector(".age").textContent = v.lastEvent ? " · " + age(a) : "";
-    v.chip.title = `event age ${age(a)}; mode ${v.sub.mode || "…"}`;
+    const g = v.sub.stats;
+    v.chip.title = `event age ${age(a)}; mode ${v.sub.mode || "…"}; gaps ${g.gaps} seen, ${g.gapsRepaired} repaired (${g.repairs} attempts)`;
     v.kind?.tick?.(v, now);
     // The segment changed on the wall clock (direct mode, or a quiet
     // feed): the change column starts again from the current prices.
