@@ -178,6 +178,14 @@ type fakeSink struct {
 	refuseFeeds map[string]bool // refuse these new feeds with ErrTooManyFeeds
 	failWith    error           // return this error for every Apply
 	loaded      int             // calls of Loaded
+	reloads     int             // calls of Reload
+}
+
+// Reload records that the source is about to replay its stored state again.
+func (s *fakeSink) Reload() {
+	s.mu.Lock()
+	s.reloads++
+	s.mu.Unlock()
 }
 
 // Loaded records that the source ended its replay.

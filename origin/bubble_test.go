@@ -46,11 +46,14 @@ type bubble struct {
 }
 
 // testSegmenter is the segmenter configuration of the bubble tests: 10 s
-// segments of ten 1 s parts, a keepalive after 1 s of silence.
+// segments of ten 1 s parts, a keepalive after 1 s of silence, no lateness
+// allowance (parts close at their end, so the times below are the grid's;
+// TestPartLateness holds a part for the allowance).
 func testSegmenter() segmenter.Config {
 	c := segmenter.Defaults()
 	c.SegmentLength = 10 * time.Second
 	c.PartLength = time.Second
+	c.PartLateness = 0
 	c.Keepalive = time.Second
 	return c
 }
@@ -80,7 +83,12 @@ func startBubble(t *testing.T, cfg Config, scfg segmenter.Config, loaded bool) *
 	if !hub.Grid().Start(b.n0).Equal(b.t0) {
 		t.Fatalf("bubble starts at %v, not at a segment boundary", b.t0)
 	}
-	b.update("AAPL", `{"p":1}`)
+	// The stored state predates the bubble, so segment n0 opens complete
+	// at t0, as on an origin that was running before (segmenter.Log.FirstPart).
+	b.seq++
+	if err := hub.Apply("prices", segmenter.Update{Key: "AAPL", Value: json.RawMessage(`{"p":1}`), Seq: b.seq, Time: b.t0.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
 	if loaded {
 		hub.Loaded()
 	}

@@ -19,7 +19,10 @@ import (
 // Both are complete responses with Content-Length. Once part k is finished
 // they never change and are immutable. A request for the part in progress
 // or the next one is held until that part is finished (blocking reload), so
-// an edge's ordinary collapsing of concurrent misses does the fan-out.
+// an edge's ordinary collapsing of concurrent misses does the fan-out. A
+// part finishes at its end plus the segmenter's lateness allowance (or
+// earlier, when an update stamped after its end arrives), so that every
+// replica's copy holds the same updates.
 
 func (s *Server) handlePart(w http.ResponseWriter, r *http.Request) { s.servePart(w, r, false) }
 func (s *Server) handleUpto(w http.ResponseWriter, r *http.Request) { s.servePart(w, r, true) }
@@ -59,8 +62,10 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 	defer func() { s.closeStream(st, modePart, reason) }()
 
 	// Every hold is bounded: the part ends at partEnd, at most two parts
-	// from now, and the segmenter records it within tickGrace.
-	ctx, cancel := context.WithDeadlineCause(st.ctx, partEnd.Add(tickGrace), errHoldExpired)
+	// from now, closes once its lateness allowance ran out, and the
+	// segmenter records that within tickGrace.
+	lateness := s.hub.Config().PartLateness
+	ctx, cancel := context.WithDeadlineCause(st.ctx, partEnd.Add(lateness+tickGrace), errHoldExpired)
 	defer cancel()
 
 	l, found := f.Segment(n)

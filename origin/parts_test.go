@@ -2,6 +2,7 @@ package origin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"marquee/segmenter"
 )
 
 // TestPartBlockingReload: a request for the part in progress, or the next
@@ -26,7 +29,7 @@ func TestPartBlockingReload(t *testing.T) {
 		done := b.get(b.segPath(0, "/parts/1"))
 		b.want(done, "finished part 1", http.StatusOK, 2500*time.Millisecond)
 		if got := done.body(); got != keepalive {
-			t.Errorf("part 1 = %q, want the keepalive written at t0+1s", got)
+			t.Errorf("part 1 = %q, want the keepalive that ended it at t0+2s", got)
 		}
 		inProgress := b.get(b.segPath(0, "/parts/2"))
 		upto := b.get(b.segPath(0, "/upto/2"))
@@ -48,8 +51,8 @@ func TestPartBlockingReload(t *testing.T) {
 		b.want(upto, "upto 2", http.StatusOK, 3*time.Second)
 		b.wantHeld(next, "part 3 at the end of part 2")
 		part2 := inProgress.body()
-		if got := ids(part2); !strings.HasPrefix(part2, keepalive) || got != "2 3" {
-			t.Errorf("part 2 = %q, want the keepalive of t0+2s and updates 2 3", part2)
+		if got := ids(part2); strings.Contains(part2, keepalive) || got != "2 3" {
+			t.Errorf("part 2 = %q, want updates 2 3 and no keepalive (0.4 s of silence at its end)", part2)
 		}
 		if got, want := inProgress.head("Cache-Control"), "public, max-age=86400, immutable, no-transform"; got != want {
 			t.Errorf("part 2: Cache-Control %q, want %q", got, want)
@@ -64,7 +67,7 @@ func TestPartBlockingReload(t *testing.T) {
 
 		b.sleepUntil(4 * time.Second)
 		b.want(next, "part 3", http.StatusOK, 4*time.Second)
-		if got := next.body(); got != keepalive { // written at t0+3.6s, a second after update 3
+		if got := next.body(); got != keepalive { // ends part 3 at t0+4s, 1.4 s after update 3
 			t.Errorf("part 3 = %q, want one keepalive", got)
 		}
 
@@ -87,6 +90,50 @@ func TestPartBlockingReload(t *testing.T) {
 			if got := counter(m.partHeld.WithLabelValues("prices", kind)); got != want[1] {
 				t.Errorf("%s held = %v, want %v", kind, got, want[1])
 			}
+		}
+	})
+}
+
+// TestPartLateness: with a lateness allowance, a held part is released at
+// its end plus the allowance, holding an update stamped in it that arrived
+// after its end; or at once when an update stamped after its end arrives.
+// The segment itself opens at its start plus the allowance.
+func TestPartLateness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		scfg := testSegmenter()
+		scfg.PartLateness = 250 * time.Millisecond
+		b := newBubble(t, Defaults(), scfg)
+		early := b.get(b.segPath(0))
+		b.sleepUntil(scfg.PartLateness - time.Nanosecond)
+		b.wantHeld(early, "segment before its start plus the allowance")
+		b.sleepUntil(scfg.PartLateness)
+		b.want(early, "segment", http.StatusOK, scfg.PartLateness)
+
+		apply := func(seq uint64, stamped time.Duration) {
+			t.Helper()
+			if err := b.hub.Apply("prices", segmenter.Update{Key: "K", Value: json.RawMessage(`{}`), Seq: seq, Time: b.at(stamped)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.sleepUntil(1500 * time.Millisecond)
+		p1 := b.get(b.segPath(0, "/parts/1"))
+		b.sleepUntil(2100 * time.Millisecond)
+		apply(2, 1900*time.Millisecond) // stamped in part 1, arriving after its end
+		b.sleepUntil(2250*time.Millisecond - time.Nanosecond)
+		b.wantHeld(p1, "part 1 within its allowance")
+		b.sleepUntil(2250 * time.Millisecond)
+		b.want(p1, "part 1", http.StatusOK, 2250*time.Millisecond)
+		if got := ids(p1.body()); got != "2" {
+			t.Errorf("part 1 holds %q, want the late update 2", got)
+		}
+
+		p2 := b.get(b.segPath(0, "/parts/2"))
+		b.sleepUntil(3100 * time.Millisecond)
+		apply(3, 3050*time.Millisecond) // stamped after part 2's end: it closes now
+		synctest.Wait()
+		b.want(p2, "part 2", http.StatusOK, 3100*time.Millisecond)
+		if got := p2.body(); got != keepalive {
+			t.Errorf("part 2 = %q, want the keepalive ending it 1.1 s after update 2", got)
 		}
 	})
 }

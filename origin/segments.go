@@ -27,8 +27,9 @@ func parseIndex(s string) (int64, bool) {
 	return n, err == nil
 }
 
-// tickGrace bounds how long after a boundary a request waits for the
-// segmenter to open the segment (or record the part) that boundary starts.
+// tickGrace bounds how long after a boundary plus the segmenter's lateness
+// allowance a request waits for the segmenter to open the segment (or
+// record the part) that boundary starts.
 const tickGrace = 2 * time.Second
 
 // lookupSegment finds the log of segment n for a request, holding an early
@@ -38,6 +39,9 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 	now := s.hub.Now()
 	g := s.hub.Grid()
 	cur := g.Index(now)
+	// A segment opens at its start plus the lateness allowance at the
+	// latest (earlier when an update stamped in it arrives).
+	lateness := s.hub.Config().PartLateness
 	switch {
 	case n <= cur:
 		if l, ok := f.Segment(n); ok {
@@ -47,7 +51,7 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 			// The boundary just passed and the segmenter has not ticked
 			// yet (or the hub is still loading): wait a little, never past
 			// a drain.
-			ctx, cancel := context.WithTimeoutCause(st.ctx, tickGrace, errHoldExpired)
+			ctx, cancel := context.WithTimeoutCause(st.ctx, lateness+tickGrace, errHoldExpired)
 			defer cancel()
 			if l, err := f.WaitSegment(ctx, n); err == nil {
 				return l, false, true
@@ -60,7 +64,7 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 	case n == cur+1 && g.Start(n).Sub(now) <= s.cfg.EarlyHold:
 		// Held until the segment opens, bounded in case it never does
 		// (a hub that is still loading opens none).
-		ctx, cancel := context.WithDeadlineCause(st.ctx, g.Start(n).Add(tickGrace), errHoldExpired)
+		ctx, cancel := context.WithDeadlineCause(st.ctx, g.Start(n).Add(lateness+tickGrace), errHoldExpired)
 		defer cancel()
 		l, err := f.WaitSegment(ctx, n)
 		if err != nil {

@@ -107,8 +107,9 @@ func TestRetention(t *testing.T) {
 }
 
 // TestStreamKeepalive: a viewer of an open segment gets each keepalive of
-// the segment log when it is written (after a second of silence), each
-// update at once, and the "next" event at the boundary, each in one write.
+// the segment log when it is written (at the end of the first part that
+// ends a second or more after the last write), each update at once, and the
+// "next" event at the boundary, each in one write.
 func TestStreamKeepalive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBubble(t, Defaults(), testSegmenter())
@@ -128,7 +129,7 @@ func TestStreamKeepalive(t *testing.T) {
 			{2 * time.Second, keepalive},
 			{2500 * time.Millisecond, "id: 2\nevent: update\n"},
 		}
-		for s := 3500 * time.Millisecond; s < 10*time.Second; s += time.Second {
+		for s := 4 * time.Second; s < 10*time.Second; s += time.Second {
 			want = append(want, struct {
 				at   time.Duration
 				data string

@@ -14,7 +14,7 @@ func benchmarkBroadcast(b *testing.B, readers int) {
 	cfg := testConfig()
 	cfg.SegmentLength = 300 * time.Second
 	cfg.Keepalive = time.Hour
-	clk := &fakeClock{t: time.Unix(3000, 0)}
+	clk := &fakeClock{t: time.Unix(3000, 0).Add(cfg.PartLateness)} // segment 10 opens complete
 	h, err := New(cfg, clk, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -71,6 +71,6 @@ func BenchmarkEncodeUpdate(b *testing.B) {
 	v := []byte(`{"symbol":"AAPL","price":189.23,"open":187.10,"change":2.13}`)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		_, _ = encodeUpdate(Update{Key: "AAPL", Value: v, Seq: uint64(i), Time: time.Unix(0, 0)})
+		_, _ = encodeUpdate(Update{Key: "AAPL", Value: v, Seq: uint64(i), Time: time.Unix(0, 0)}, uint64(i-1))
 	}
 }

@@ -14,8 +14,19 @@ type Config struct {
 	// PartLength is P, the length of one part (parts mode). Must divide
 	// SegmentLength. Default 1s.
 	PartLength time.Duration `env:"PART_LENGTH" envDefault:"1s"`
-	// Keepalive is H: a keepalive comment is written to a segment when
-	// nothing was written to it for this long. Default 15s; 1s–60s.
+	// PartLateness is the lateness allowance L. Updates go into parts by
+	// their message timestamp, and part k closes (its boundary is recorded,
+	// it becomes servable) at local time PartEnd(k)+L, or earlier as soon
+	// as an update stamped at or after PartEnd(k) is appended; a segment
+	// rotates the same way. Replicas produce the same bytes as long as each
+	// message reaches each of them less than L after its timestamp (see the
+	// package documentation for what happens to later ones). Default 250ms;
+	// Validate allows 0–5s, and it must be less than half a segment.
+	PartLateness time.Duration `env:"PART_LATENESS" envDefault:"250ms"`
+	// Keepalive is H: when a part closes and no frame was written to the
+	// segment during the last H of stream time (the grid and the message
+	// timestamps, not the local clock), a keepalive comment ends that part.
+	// Default 15s; 1s–60s.
 	Keepalive time.Duration `env:"KEEPALIVE" envDefault:"15s"`
 	// Retention is how long a closed segment stays readable after its end.
 	// 0 means two segment lengths. At least one segment length.
@@ -41,6 +52,7 @@ func Defaults() Config {
 	return Config{
 		SegmentLength: 60 * time.Second,
 		PartLength:    time.Second,
+		PartLateness:  250 * time.Millisecond,
 		Keepalive:     15 * time.Second,
 		History:       4096,
 		Retry:         3 * time.Second,
@@ -58,6 +70,9 @@ func (c Config) Validate() error {
 	if c.SegmentLength%time.Second != 0 {
 		return fmt.Errorf("MARQUEE_SEGMENT_LENGTH must be a whole number of seconds, got %s", c.SegmentLength)
 	}
+	if c.PartLateness > 5*time.Second {
+		return fmt.Errorf("MARQUEE_PART_LATENESS must be between 0s and 5s, got %s", c.PartLateness)
+	}
 	if c.Keepalive < time.Second || c.Keepalive > 60*time.Second {
 		return fmt.Errorf("MARQUEE_KEEPALIVE must be between 1s and 60s, got %s", c.Keepalive)
 	}
@@ -72,6 +87,9 @@ func (c Config) check() error {
 	}
 	if c.PartLength < 100*time.Millisecond || c.PartLength > c.SegmentLength || c.SegmentLength%c.PartLength != 0 {
 		return fmt.Errorf("MARQUEE_PART_LENGTH must be at least 100ms and divide MARQUEE_SEGMENT_LENGTH (%s), got %s", c.SegmentLength, c.PartLength)
+	}
+	if c.PartLateness < 0 || 2*c.PartLateness >= c.SegmentLength {
+		return fmt.Errorf("MARQUEE_PART_LATENESS must be at least 0s and less than half of MARQUEE_SEGMENT_LENGTH (%s), got %s", c.SegmentLength, c.PartLateness)
 	}
 	if c.Keepalive <= 0 {
 		return fmt.Errorf("MARQUEE_KEEPALIVE must be positive, got %s", c.Keepalive)

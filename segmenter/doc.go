@@ -1,25 +1,103 @@
 // Package segmenter owns the state of every feed and turns it into segment
 // logs: for each feed, the latest JSON value per key, a wall-clock segment
-// grid of length D (segment n covers [n·D, (n+1)·D)), and for each open or
-// recently closed segment an append-only log of already-encoded SSE frames.
+// grid of length D (segment n covers [n·D, (n+1)·D), in parts of length P),
+// and for each open or recently closed segment an append-only log of
+// already-encoded SSE frames.
 //
 // A segment log starts with a retry field and a snapshot event, then holds an
-// update event per applied change, a keepalive comment whenever nothing was
-// written for the keepalive interval, and at its end a "next" event naming
-// the next segment's URL. Every viewer of a segment reads the same bytes.
-// The log also records the byte offset of each part boundary (parts mode) and
-// the feed keeps a bounded history of update frames (direct mode).
+// update event per applied message, keepalive comments, and at its end a
+// "next" event naming the next segment's URL. Every viewer of a segment reads
+// the same bytes. The log also records the byte offset of each part boundary
+// (parts mode), and the feed keeps a bounded history of update frames
+// (direct mode).
 //
-// Concurrency contract: Hub and Feed methods are safe for concurrent use.
-// Writers (Apply, Tick) serialise on the feed's mutex. Readers never block
-// writers for longer than a slice-header copy: Log.Since returns a sub-slice
-// of the append-only buffer (bytes below the returned length never change)
-// and a channel that is closed, then replaced, on the next change
-// (close-and-replace broadcast). There is no per-reader queue and no
+// # Segments and parts are a function of the stream
+//
+// Several origin replicas serve one CDN, and an edge may take part k from one
+// and part k+1 from another, so what a replica writes depends on the
+// messages it read, never on when they arrived or on its clock. L is the
+// lateness allowance (Config.PartLateness), H the keepalive interval.
+//
+// Placement. An update goes into the part that contains its timestamp
+// (Update.Time: the JetStream timestamp set by the stream leader), clamped:
+// its placement is clamp(ts, start of the part open now, local now + L). A
+// timestamp in a part that already closed places it in the part open now; a
+// timestamp further ahead than the allowance (a leader clock running ahead)
+// is placed at now + L, so it cannot close parts or rotate segments into the
+// future. The frame keeps the message's own timestamp in its "time" field.
+//
+// Closing. Parts are append-only byte ranges. Part k closes (its boundary is
+// recorded, Part and UpTo report it ready) at local time PartEnd(k) + L, or
+// as soon as an update placed at or after PartEnd(k) is appended, whichever
+// comes first. Apply first closes what the allowance closes by now, so when
+// Hub.Tick runs changes when a part becomes ready, never what it holds.
+//
+// Rotation is the same rule for the last part: segment n+1 opens at local
+// time Start(n+1) + L, or when an update placed at or after Start(n+1)
+// arrives. Until then, updates stamped before Start(n+1) go into segment
+// n's last part and so into n+1's snapshot. The snapshot holds exactly the
+// updates placed in earlier segments, its "time" is the segment's start, and
+// n's "next" event names n+1 (a replica that stalled for a whole segment
+// skips to the current one and names it instead).
+//
+// Keepalives. When part k closes (but the last, which ends with "next"), a
+// keepalive comment ends it if no frame was written in the last H of stream
+// time: if PartEnd(k) − w ≥ H, w being the placement of the last update, the
+// end of the last part a keepalive ended, or the segment's start (its
+// snapshot). So frames are never more than H + P apart in stream time, and a
+// stream viewer receives something at least every H + P + L by the replica's
+// clock (plus, when message timestamps run ahead of that clock, by how much,
+// at most L).
+//
+// The bound. Replicas that read the same messages in the same order, with
+// the same configuration, each message reaching each of them less than L
+// after its timestamp (and not more than L before it, by their clocks),
+// write byte-identical logs for every segment they opened by rotation, and
+// byte-identical parts from each log's FirstPart on. A message that arrives
+// at local time a after its part closed (a ≥ PartEnd + L) is not lost: it
+// goes into the part open at a, the one holding max(a − L, r), r being the
+// latest placement before it, where a replica that had it on time holds it
+// in its own part. A viewer mixing the two copies may see it twice (it drops
+// the duplicate by seq) or miss it: the next update's prev, which is the late
+// update's seq, shows the gap at once, and the client re-joins. The
+// replicas' bytes differ in those parts (and in the next segment's snapshot
+// when the two parts lie in different segments), and agree again from the
+// segment after.
+//
+// A log opened mid-segment (the origin started, a feed appeared, or a
+// replica stalled) holds a snapshot of the state at opening instead of the
+// frames before it, in the part holding max(now − L, the latest placement
+// folded): parts up to that one are refused (Log.FirstPart), the later ones
+// are byte-identical to other replicas' (its keepalive clock is rebuilt from
+// that latest placement and the grid), and its stream body and upto
+// responses hold the same state in different bytes. A log opened exactly at
+// its segment's start plus L, with no update stamped in the segment yet, is
+// the one rotation opens.
+//
+// # Sequences
+//
+// Every applied message writes an update frame (a delete of an absent key
+// too), whose "prev" is the feed's highest sequence before it, so the chain
+// snapshot → updates is exact: a client holding seq s has missed something
+// exactly when an update's prev > s. Duplicates (seq not above the highest)
+// and refused messages write nothing. Hub.Reload rebuilds the state from a
+// replay (restarted sequences accepted); the following Loaded writes a
+// snapshot of it into every open segment at once, its id the new sequence
+// (even if lower), and the direct-mode history restarts there.
+//
+// # Concurrency
+//
+// Hub and Feed methods are safe for concurrent use. Writers (Apply, Tick)
+// serialise on the feed's mutex; Reload and Loaded exclude Apply (so each
+// Apply folds into the live state or into one reload's staging state). Readers
+// never block writers for longer than a slice-header copy: Log.Since returns
+// a sub-slice of the append-only buffer (bytes below the returned length
+// never change) and a channel that is closed, then replaced, on the next
+// change (close-and-replace broadcast). There is no per-reader queue and no
 // per-reader encoding; a slow reader only falls behind in its own offset.
 //
 // The package imports no networking: the feed consumer calls Apply, the HTTP
-// layer reads logs. Time comes from an injected Clock; Hub.Run drives
-// rotation, keepalives and part boundaries with timers, and tests may call
-// Hub.Tick with any time instead.
+// layer reads logs. Time comes from an injected Clock; Hub.Run closes parts
+// and rotates with timers, and tests may call Hub.Tick with any time
+// instead.
 package segmenter

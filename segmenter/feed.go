@@ -14,10 +14,20 @@ type Feed struct {
 	name string
 	hub  *Hub
 
-	mu       sync.Mutex // guards the fields below
-	entries  map[string]json.RawMessage
-	seq      uint64 // highest sequence folded into entries
-	cur      *Log   // the open segment; nil before the first tick or after abort
+	mu      sync.Mutex // guards the fields below
+	entries map[string]json.RawMessage
+	seq     uint64    // highest sequence folded into entries
+	reach   time.Time // latest placement (stream time) of an update folded into entries
+	cur     *Log      // the open segment; nil before the first tick or after abort
+	part    int       // cur's open part
+	partEnd time.Time // the end of cur's open part (stream time)
+	// wrote is the stream time of the last frame written to cur, for the
+	// keepalive rule: an update's placement, the end of a part that got a
+	// keepalive, the segment's start for its snapshot. Frames this origin
+	// alone writes (the snapshot of a mid-segment open or of a reload) do
+	// not count, so that keepalives stay a function of the stream.
+	wrote    time.Time
+	stage    *stage // the state a reload is rebuilding; nil outside one
 	segs     map[int64]*Log
 	hist     history
 	histWake chan struct{} // closed and replaced on every update
@@ -26,6 +36,15 @@ type Feed struct {
 	snapSeq  uint64 // sequence of the cached direct snapshot frame
 	snapN    int64
 	snap     []byte
+}
+
+// stage is the state a reload folds the replay into (see Hub.Reload),
+// swapped in by Hub.Loaded. A stage from an older Reload is stale.
+type stage struct {
+	epoch   uint64
+	entries map[string]json.RawMessage
+	seq     uint64
+	reach   time.Time
 }
 
 func newFeed(name string, h *Hub) *Feed {
@@ -46,7 +65,16 @@ func (f *Feed) Name() string { return f.name }
 // Grid returns the feed's segment grid.
 func (f *Feed) Grid() Grid { return f.hub.grid }
 
-// apply folds u into the state and appends its frame to the open segment.
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+// apply folds u into the state and appends its frame to the open segment,
+// in the part of its timestamp (see placeLocked). Every applied update writes a
+// frame, a delete of an absent key too, so that the prev chain is exact.
 func (f *Feed) apply(u Update, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -60,19 +88,20 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	if len(u.Value) > 0 && !exists && len(f.entries) >= f.hub.cfg.MaxKeys {
 		return ErrTooManyKeys
 	}
-	frame, err := encodeUpdate(u)
+	frame, err := encodeUpdate(u, f.seq)
 	if err != nil {
 		return err
 	}
 	live := f.hub.live.Load()
+	var p time.Time
 	if live && f.cur != nil {
-		f.rotateLocked(now)
+		p = f.placeLocked(u.Time, now)
+	} else if p = u.Time; p.After(now.Add(f.hub.cfg.PartLateness)) {
+		p = now.Add(f.hub.cfg.PartLateness)
 	}
+	f.reach = later(f.reach, p)
 	f.seq = u.Seq
 	if len(u.Value) == 0 {
-		if !exists {
-			return nil // deleting an absent key changes nothing but the sequence
-		}
 		delete(f.entries, u.Key)
 	} else {
 		f.entries[u.Key] = u.Value
@@ -82,9 +111,10 @@ func (f *Feed) apply(u Update, now time.Time) error {
 		// Loading stored state: fold it, open segments once loaded.
 	case f.cur == nil:
 		// The feed's first segment opens now, its snapshot holding this update.
-		f.rotateLocked(now)
+		f.openMidLocked(now.Add(-f.hub.cfg.PartLateness))
 	default:
-		f.cur.append(now, f.hub.grid, frame)
+		f.cur.write(frame)
+		f.wrote = later(f.wrote, p)
 	}
 	f.hist.push(u.Seq, frame)
 	close(f.histWake)
@@ -93,77 +123,233 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	return nil
 }
 
-// tick rotates, writes keepalives, records part boundaries and drops expired
-// segments. It returns when it next has something to do.
+// placeLocked returns the placement of an update stamped ts arriving at
+// local time now, having closed every part it closes: first the parts whose
+// lateness allowance ran out (end + L <= now), then the parts the update
+// itself is past. The placement is ts clamped to [start of the open part,
+// now + L]: an update stamped in an already closed part goes into the part
+// open now, and one stamped further ahead than the allowance (a leader
+// clock running ahead) cannot close parts or rotate segments early.
+func (f *Feed) placeLocked(ts, now time.Time) time.Time {
+	lat := f.hub.cfg.PartLateness
+	f.advanceLocked(now.Add(-lat))
+	p := ts
+	if hi := now.Add(lat); p.After(hi) {
+		p = hi
+	}
+	if lo := f.partEnd.Add(-f.hub.grid.Part); p.Before(lo) {
+		p = lo
+	}
+	f.advanceLocked(p)
+	return p
+}
+
+// advanceLocked closes, in order, every part of the open segment that ends
+// at or before q (stream time): a keepalive ends a part when nothing was
+// written for Keepalive, and the end of the last part rotates the segment.
+func (f *Feed) advanceLocked(q time.Time) {
+	g, ka := f.hub.grid, f.hub.cfg.Keepalive
+	for f.cur != nil && !q.Before(f.partEnd) {
+		l := f.cur
+		if f.part < l.parts-1 {
+			if e := f.partEnd; !e.Before(f.wrote.Add(ka)) {
+				l.endPart(keepaliveFrame)
+				f.wrote = e
+				f.hub.stats.keepalives.Add(1)
+			} else {
+				l.endPart()
+			}
+			f.part++
+			f.partEnd = g.PartEnd(l.N, f.part)
+			continue
+		}
+		// The last part ends with the segment; its "next" event is the
+		// write that keeps viewers alive. Only an origin that stalled for a
+		// whole segment skips segments.
+		next := l.N + 1
+		if !q.Before(g.End(next)) {
+			next = g.Index(q)
+		}
+		l.close(encodeNext(f.hub.cfg.URLPrefix, f.name, next))
+		f.hub.stats.rotated(l.Len())
+		capHint := max(16<<10, l.Len()+l.Len()/4)
+		if next == l.N+1 {
+			f.openLocked(next, 0, false, capHint)
+		} else {
+			f.openMidLocked(q)
+		}
+		f.dropExpiredLocked(q)
+	}
+}
+
+// openMidLocked opens a segment in its middle (start-up, a feed's first
+// message, an origin that stalled) at stream position max(q, reach), q being
+// now − L: the latest point up to which every origin whose messages were on
+// time has closed parts. Its open part is the part holding q, and its first
+// complete part the one after (see Log.FirstPart). The keepalive clock is
+// rebuilt from the stream: the last frame any origin wrote before is at the
+// latest update placement (or the segment start), followed by the
+// keepalives the rule wrote in the parts since.
+//
+// At exactly a segment's start with nothing folded stamped in it, every part
+// before is closed everywhere and nothing of the segment was written
+// anywhere: the segment opens as a rotation would open it, complete.
+func (f *Feed) openMidLocked(q time.Time) {
+	g := f.hub.grid
+	q = later(q, f.reach)
+	n := g.Index(q)
+	if q.Equal(g.Start(n)) && f.reach.Before(q) {
+		f.openLocked(n, 0, false, 16<<10)
+		return
+	}
+	parts := f.hub.cfg.Parts()
+	open := min(max(g.PartIndex(n, q), 0), parts-1)
+	f.openLocked(n, open, true, 16<<10)
+	w := later(g.Start(n), f.reach)
+	for k := max(g.PartIndex(n, w), 0); k < open; k++ {
+		if e := g.PartEnd(n, k); !e.Before(w.Add(f.hub.cfg.Keepalive)) {
+			w = e
+		}
+	}
+	f.wrote = w
+}
+
+// openLocked opens segment n with the current state in its snapshot (time:
+// the segment's start), the parts before part open closed without bytes.
+func (f *Feed) openLocked(n int64, open int, mid bool, capHint int) {
+	g := f.hub.grid
+	first := 0
+	if mid {
+		first = open + 1
+	}
+	l := newLog(f.name, n, g, f.hub.cfg.Parts(), open, first, capHint)
+	l.write(f.hub.retryFrame, f.snapshotFrameLocked(n))
+	f.cur = l
+	f.part = open
+	f.partEnd = g.PartEnd(n, open)
+	f.wrote = l.Start
+	f.segs[n] = l
+	close(f.rotated)
+	f.rotated = make(chan struct{})
+}
+
+// snapshotFrameLocked encodes the state as the snapshot event of segment n.
+func (f *Feed) snapshotFrameLocked(n int64) []byte {
+	keys := make([]string, 0, len(f.entries))
+	for k := range f.entries {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	data := snapshotData(make([]byte, 0, 256+len(keys)*64), f.name, n, f.seq, f.hub.grid.Start(n), keys, f.entries)
+	return encodeSnapshot(data, f.seq)
+}
+
+// dropExpiredLocked forgets closed segments past retention (at rotations:
+// a segment is readable for at least Retention after its end).
+func (f *Feed) dropExpiredLocked(now time.Time) {
+	for m, old := range f.segs {
+		if old != f.cur && old.End.Add(f.hub.cfg.retention()).Before(now) {
+			delete(f.segs, m)
+		}
+	}
+}
+
+// tick opens the feed's first segment and closes the parts whose lateness
+// allowance ran out (writing keepalives, rotating, dropping segments past
+// retention at each rotation). It returns when it next has something to
+// do: when the open part's allowance runs out.
 func (f *Feed) tick(now time.Time) time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.aborted || !f.hub.live.Load() {
 		return now.Add(time.Hour)
 	}
-	f.rotateLocked(now)
-	g := f.hub.grid
-	cur := f.cur
-	cur.markParts(now, g)
-	last := cur.lastWrite()
-	if !now.Before(last.Add(f.hub.cfg.Keepalive)) {
-		cur.append(now, g, keepaliveFrame)
-		f.hub.stats.keepalives.Add(1)
-		last = now
+	if f.cur == nil {
+		f.openMidLocked(now.Add(-f.hub.cfg.PartLateness))
 	}
-	next := cur.End
-	if ka := last.Add(f.hub.cfg.Keepalive); ka.Before(next) {
-		next = ka
-	}
-	if k := g.PartIndex(cur.N, now); k >= 0 {
-		if pe := g.PartEnd(cur.N, k); pe.Before(next) {
-			next = pe
-		}
-	}
-	return next
+	f.advanceLocked(now.Add(-f.hub.cfg.PartLateness))
+	return f.partEnd.Add(f.hub.cfg.PartLateness)
 }
 
-// rotateLocked opens the segment of now, closing the previous one with a
-// "next" event, and forgets segments past retention.
-func (f *Feed) rotateLocked(now time.Time) {
-	g := f.hub.grid
-	n := g.Index(now)
-	if f.cur != nil && f.cur.N >= n {
-		return
-	}
-	capHint := 16 << 10
-	if prev := f.cur; prev != nil {
-		prev.close(now, g, encodeNext(f.hub.cfg.URLPrefix, f.name, n))
-		f.hub.stats.rotated(prev.Len())
-		capHint = max(capHint, prev.Len()+prev.Len()/4)
-	}
-	l := newLog(f.name, n, g, f.hub.cfg.Parts(), capHint)
-	keys := make([]string, 0, len(f.entries))
-	for k := range f.entries {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	data := snapshotData(make([]byte, 0, 256+len(keys)*64), f.name, n, f.seq, now, keys, f.entries)
-	l.append(now, g, f.hub.retryFrame, encodeSnapshot(data, f.seq))
-	f.cur = l
-	f.segs[n] = l
-	for m, old := range f.segs {
-		if old.End.Add(f.hub.cfg.retention()).Before(now) {
-			delete(f.segs, m)
-		}
-	}
-	close(f.rotated)
-	f.rotated = make(chan struct{})
-}
-
-// loaded ends a replay of stored state: the replay folded only the last
-// message per subject (and wrote no frame for deletes of absent keys), so
-// the history cannot resume a viewer from an id before it. Raising the
-// floor sends such viewers a snapshot instead of a partial run.
-func (f *Feed) loaded() {
+// stageApply folds u into the state a reload is rebuilding (epoch names
+// the Reload): the same rules as apply against that state, which starts
+// empty at sequence 0, so restarted sequences are accepted. No frame is
+// written: open segments keep serving the old state until Loaded.
+func (f *Feed) stageApply(u Update, epoch uint64, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.aborted {
+		return ErrClosed
+	}
+	st := f.stage
+	if st == nil || st.epoch != epoch {
+		st = &stage{epoch: epoch, entries: make(map[string]json.RawMessage)}
+		f.stage = st
+	}
+	if u.Seq <= st.seq {
+		return ErrDuplicate
+	}
+	_, exists := st.entries[u.Key]
+	if len(u.Value) > 0 && !exists && len(st.entries) >= f.hub.cfg.MaxKeys {
+		return ErrTooManyKeys
+	}
+	if _, err := encodeUpdate(u, st.seq); err != nil {
+		return err
+	}
+	st.seq = u.Seq
+	p := u.Time
+	if hi := now.Add(f.hub.cfg.PartLateness); p.After(hi) {
+		p = hi
+	}
+	st.reach = later(st.reach, p)
+	if len(u.Value) == 0 {
+		delete(st.entries, u.Key)
+	} else {
+		st.entries[u.Key] = u.Value
+	}
+	f.hub.stats.updates.Add(1)
+	return nil
+}
+
+// loaded ends a replay of stored state.
+//
+// After a Reload (reload true, epoch naming it) the staged state replaces
+// the live one (empty if the replay had nothing for this feed), the open
+// segment gets a snapshot of it at once, with the new sequence as its id
+// even when that is lower, and the history restarts: its frames may carry
+// sequences of the old numbering.
+//
+// Either way, the replay folded only the last message per subject, so the
+// history cannot resume a viewer from an id before it. Raising the floor
+// sends such viewers a snapshot instead of a partial run. A feed without an
+// open segment opens one now (mid-segment).
+func (f *Feed) loaded(now time.Time, reload bool, epoch uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.aborted {
+		return
+	}
+	if reload {
+		st := f.stage
+		f.stage = nil
+		if st == nil || st.epoch != epoch {
+			st = &stage{entries: make(map[string]json.RawMessage)}
+		}
+		f.entries, f.seq = st.entries, st.seq
+		f.reach = later(f.reach, st.reach)
+		f.hist = newHistory(f.hub.cfg.History)
+		f.snap = nil
+		close(f.histWake)
+		f.histWake = make(chan struct{})
+		if f.cur != nil {
+			f.advanceLocked(now.Add(-f.hub.cfg.PartLateness))
+			f.cur.write(f.snapshotFrameLocked(f.cur.N))
+		}
+	}
 	f.hist.floor = max(f.hist.floor, f.seq)
+	if f.cur == nil {
+		f.openMidLocked(now.Add(-f.hub.cfg.PartLateness))
+	}
 }
 
 func (f *Feed) abort() {

@@ -38,13 +38,16 @@ func appendValue(b []byte, v json.RawMessage) []byte {
 	return append(b, v...)
 }
 
-// updateData is the JSON of an update event:
-// {"key":"k","seq":12,"time":1700000000000,"value":{...}} (value null = deleted).
-func updateData(b []byte, u Update) []byte {
+// updateData is the JSON of an update event, prev being the feed's highest
+// sequence before it (wire.Update.Prev):
+// {"key":"k","seq":12,"prev":11,"time":1700000000000,"value":{...}} (value null = deleted).
+func updateData(b []byte, u Update, prev uint64) []byte {
 	b = append(b, `{"key":`...)
 	b = appendJSONString(b, u.Key)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, u.Seq, 10)
+	b = append(b, `,"prev":`...)
+	b = strconv.AppendUint(b, prev, 10)
 	b = append(b, `,"time":`...)
 	b = strconv.AppendInt(b, u.Time.UnixMilli(), 10)
 	b = append(b, `,"value":`...)
@@ -52,11 +55,13 @@ func updateData(b []byte, u Update) []byte {
 	return append(b, '}')
 }
 
-func encodeUpdate(u Update) ([]byte, error) {
+// encodeUpdate encodes the update event of u; prev is the feed's highest
+// sequence before u.
+func encodeUpdate(u Update, prev uint64) ([]byte, error) {
 	if len(u.Value) > 0 && !json.Valid(u.Value) {
 		return nil, ErrInvalidValue
 	}
-	data := updateData(make([]byte, 0, 64+len(u.Key)+len(u.Value)), u)
+	data := updateData(make([]byte, 0, 80+len(u.Key)+len(u.Value)), u, prev)
 	frame, err := sse.AppendEvent(make([]byte, 0, len(data)+48), sse.Event{
 		ID:   strconv.FormatUint(u.Seq, 10),
 		Type: "update",
@@ -70,6 +75,7 @@ func encodeUpdate(u Update) ([]byte, error) {
 
 // snapshotData is the JSON of a snapshot:
 // {"feed":"f","segment":n,"seq":s,"time":ms,"entries":{"k":{...},...}} with keys sorted.
+// In a segment log, t is the segment's start.
 func snapshotData(b []byte, feed string, n int64, seq uint64, t time.Time, keys []string, entries map[string]json.RawMessage) []byte {
 	b = append(b, `{"feed":`...)
 	b = appendJSONString(b, feed)

@@ -31,11 +31,6 @@ func (s LogState) String() string {
 	return "unknown"
 }
 
-// Log is the append-only log of one segment of one feed: encoded SSE frames,
-// the offsets of its part boundaries, and a close-and-replace wake channel.
-//
-// Bytes below a length that a reader has seen never change, so Since hands
-// out sub-slices of the buffer without copying.
 // view is an immutable picture of a log for readers.
 type view struct {
 	buf   []byte
@@ -43,13 +38,21 @@ type view struct {
 	wake  chan struct{}
 }
 
+// Log is the append-only log of one segment of one feed: encoded SSE frames,
+// the offsets of its part boundaries, and a close-and-replace wake channel.
+//
+// Bytes below a length that a reader has seen never change, so Since hands
+// out sub-slices of the buffer without copying. Parts are consecutive byte
+// ranges: the owning Feed decides which part a frame goes into (by its
+// timestamp) and when a part closes (see the package documentation); the
+// log only appends to the open part and records boundaries.
 type Log struct {
 	Feed  string
 	N     int64
 	Start time.Time
 	End   time.Time
 	parts int // number of parts in the segment
-	first int // the part in which the log was opened (set by the first append)
+	first int // the first complete part (FirstPart)
 
 	// cur is what readers see: replaced (never modified) by every change,
 	// so Since is one atomic load with no lock shared among readers.
@@ -57,20 +60,24 @@ type Log struct {
 
 	mu    sync.RWMutex // guards the fields below
 	buf   []byte
-	ends  []int // ends[k] is the offset at which part k ended; len(ends) = finished parts
+	ends  []int // ends[k] is the offset at which part k ended; len(ends) = closed parts
 	state LogState
 	wake  chan struct{}
-	last  time.Time // time of the last write
 }
 
-func newLog(feed string, n int64, g Grid, parts int, capHint int) *Log {
+// newLog returns the log of segment n whose open part is part open: the
+// parts before it are closed without bytes. first is its first complete
+// part (0, or open+1 for a log opened mid-segment).
+func newLog(feed string, n int64, g Grid, parts, open, first, capHint int) *Log {
 	l := &Log{
 		Feed:  feed,
 		N:     n,
 		Start: g.Start(n),
 		End:   g.End(n),
 		parts: parts,
+		first: first,
 		buf:   make([]byte, 0, capHint),
+		ends:  make([]int, open, parts),
 		wake:  make(chan struct{}),
 	}
 	l.publishLocked()
@@ -128,15 +135,22 @@ func (l *Log) UpTo(k int) (data []byte, ready bool, state LogState, wake <-chan 
 	return l.rangeOf(k, true)
 }
 
-// FirstPart returns the part in which this log was opened: 0 normally,
-// more when the origin started (or a rotation ran) in the middle of the
-// segment. The parts before it were never recorded here: Part and UpTo
-// report them as never ready, and the HTTP layer refuses them, because
-// serving them as empty immutable responses would let an edge cache bytes
-// that another origin (or this one before a restart) has different.
+// FirstPart returns the first part of this log that is complete on this
+// origin: 0 for a segment opened at its start (by rotation), otherwise the
+// part after the one in which it was opened. A log opens mid-segment when
+// the origin starts (or a feed appears) in the middle of the segment: its
+// snapshot then holds the updates that other origins have as update frames
+// in the parts up to and including the part open at that moment, so those
+// parts differ from theirs. The part open at opening is the one holding
+// max(now − PartLateness, the latest update timestamp folded so far): the
+// parts before it are closed on every origin whose messages were on time,
+// and it may still be receiving updates there, so it is not complete here
+// either. Part and UpTo report parts before FirstPart as never ready and the
+// HTTP layer refuses them, because serving them as immutable responses would
+// let an edge cache bytes that another origin has different. (UpTo of a
+// later part is served: it starts with this origin's snapshot, a different
+// byte string from another origin's but the same state.)
 func (l *Log) FirstPart() int {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
 	return l.first
 }
 
@@ -160,7 +174,8 @@ func (l *Log) rangeOf(k int, fromStart bool) ([]byte, bool, LogState, <-chan str
 	return l.buf[from:to:to], true, l.state, nil
 }
 
-// FinishedParts returns how many parts are finished.
+// FinishedParts returns how many parts are closed, counting those before
+// FirstPart (closed without bytes).
 func (l *Log) FinishedParts() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -170,64 +185,47 @@ func (l *Log) FinishedParts() int {
 // The methods below are called by the owning Feed with its mutex held; they
 // take the log's write lock themselves.
 
-// appendLocked appends frames written at time t. Part boundaries passed
-// before t are recorded first, so the frame lands in the part of t.
-func (l *Log) append(t time.Time, g Grid, frames ...[]byte) {
-	l.mu.Lock()
-	if len(l.buf) == 0 {
-		l.first = min(max(g.PartIndex(l.N, t), 0), l.parts-1)
-	}
-	l.markPartsLocked(t, g)
-	for _, f := range frames {
-		l.buf = append(l.buf, f...)
-	}
-	l.last = t
-	l.notifyLocked()
-	l.mu.Unlock()
-}
-
-// markParts records every part boundary at or before t and wakes readers
-// when one was recorded. It returns whether anything changed.
-func (l *Log) markParts(t time.Time, g Grid) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.markPartsLocked(t, g) {
-		l.notifyLocked()
-		return true
-	}
-	return false
-}
-
-func (l *Log) markPartsLocked(t time.Time, g Grid) bool {
-	if l.state != Open {
-		return false
-	}
-	k := g.PartIndex(l.N, t) // part in progress at t; parts before it are finished
-	if k > l.parts-1 {
-		k = l.parts - 1 // the last part finishes only with close
-	}
-	changed := false
-	for len(l.ends) < k {
-		l.ends = append(l.ends, len(l.buf))
-		changed = true
-	}
-	return changed
-}
-
-// close appends the final frame (the "next" event), finishes every part and
-// marks the log Closed.
-func (l *Log) close(t time.Time, g Grid, final []byte) {
+// write appends frames to the open part and wakes readers.
+func (l *Log) write(frames ...[]byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.state != Open {
 		return
 	}
-	l.markPartsLocked(t, g)
+	for _, f := range frames {
+		l.buf = append(l.buf, f...)
+	}
+	l.notifyLocked()
+}
+
+// endPart appends frames (a keepalive, or none) to the open part, records
+// its boundary and wakes readers. The Feed never ends the last part this
+// way: close does.
+func (l *Log) endPart(frames ...[]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != Open || len(l.ends) >= l.parts-1 {
+		return
+	}
+	for _, f := range frames {
+		l.buf = append(l.buf, f...)
+	}
+	l.ends = append(l.ends, len(l.buf))
+	l.notifyLocked()
+}
+
+// close appends the final frame (the "next" event), finishes every part and
+// marks the log Closed.
+func (l *Log) close(final []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != Open {
+		return
+	}
 	l.buf = append(l.buf, final...)
 	for len(l.ends) < l.parts {
 		l.ends = append(l.ends, len(l.buf))
 	}
-	l.last = t
 	l.state = Closed
 	old := l.wake
 	l.wake = nil
@@ -255,10 +253,4 @@ func (l *Log) notifyLocked() {
 	l.wake = make(chan struct{})
 	l.publishLocked()
 	close(old)
-}
-
-func (l *Log) lastWrite() time.Time {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.last
 }

@@ -19,8 +19,9 @@ var LogSizeBuckets = func() []float64 {
 type Stats struct {
 	Rotations  uint64 // segments closed with a next event
 	Keepalives uint64 // keepalive comments appended to segment logs
-	Updates    uint64 // updates folded into state and appended
+	Updates    uint64 // updates folded into state (appended to the open segment when live)
 	Aborted    uint64 // open segments aborted at shutdown
+	Reloads    uint64 // reloads of the whole state completed (Reload, then Loaded)
 	Feeds      int    // feeds known to the hub
 	Loaded     bool   // the stored state is loaded and segments open
 	// LogBytes is the distribution of segment-log sizes at close:
@@ -37,10 +38,10 @@ type Histogram struct {
 }
 
 type stats struct {
-	rotations, keepalives, updates, aborted atomic.Uint64
-	feeds                                   atomic.Int64
-	logCount, logSum                        atomic.Uint64
-	logBuckets                              [10]atomic.Uint64 // not cumulative
+	rotations, keepalives, updates, aborted, reloads atomic.Uint64
+	feeds                                            atomic.Int64
+	logCount, logSum                                 atomic.Uint64
+	logBuckets                                       [10]atomic.Uint64 // not cumulative
 }
 
 func (s *stats) rotated(size int) {
@@ -61,6 +62,7 @@ func (s *stats) snapshot() Stats {
 		Keepalives: s.keepalives.Load(),
 		Updates:    s.updates.Load(),
 		Aborted:    s.aborted.Load(),
+		Reloads:    s.reloads.Load(),
 		Feeds:      int(s.feeds.Load()),
 		LogBytes: Histogram{
 			Count:   s.logCount.Load(),

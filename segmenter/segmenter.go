@@ -25,6 +25,13 @@ type Hub struct {
 	feeds   map[string]*Feed
 	changed chan struct{} // closed and replaced when a feed is added
 
+	// phase orders Apply (read-locked) against Reload and Loaded
+	// (write-locked): every Apply folds either into the live state or into
+	// the staging state of one Reload, never into a stage being swapped.
+	phase     sync.RWMutex
+	reloading bool   // guarded by phase: Applies fold into staging state
+	epoch     uint64 // guarded by phase: incremented by every Reload
+
 	closed atomic.Bool
 	live   atomic.Bool   // segments open only once loaded; see Loaded
 	loaded chan struct{} // closed by Loaded
@@ -66,22 +73,52 @@ func New(cfg Config, clock Clock, log *slog.Logger) (*Hub, error) {
 
 // Loaded ends the loading phase (the feed source calls it once its replay
 // of stored state is complete): every feed's current segment opens now,
-// with the whole state in its snapshot. Idempotent.
+// with the whole state in its snapshot. After a Reload it ends the reload
+// instead: every feed's state becomes the one the replay rebuilt (empty for
+// a feed the replay did not mention), every open segment gets a snapshot
+// event of it at once (its id the new sequence, even if lower than before),
+// the direct-mode history restarts at that sequence, and Stats.Reloads
+// counts it. Idempotent: a Loaded with nothing to end does nothing.
 func (h *Hub) Loaded() {
-	if h.live.Swap(true) {
+	h.phase.Lock()
+	defer h.phase.Unlock()
+	reload, first := h.reloading, !h.live.Load()
+	if !reload && !first {
 		return
 	}
-	close(h.loaded)
-	now := h.clock.Now()
+	h.reloading = false
+	h.live.Store(true)
+	now := h.now()
 	fs, _ := h.all()
 	for _, f := range fs {
-		f.loaded()
-		f.tick(now)
+		f.loaded(now, reload, h.epoch)
+	}
+	if reload {
+		h.stats.reloads.Add(1)
+		h.log.Info("state reloaded", "feeds", len(fs))
+	}
+	if first {
+		close(h.loaded)
 	}
 	h.mu.Lock()
 	close(h.changed) // wake Run to recompute deadlines
 	h.changed = make(chan struct{})
 	h.mu.Unlock()
+}
+
+// Reload tells the hub that the source is about to replay the whole stored
+// state again (it resumed past discarded messages, or the stream was
+// recreated and sequences restarted). Until the next Loaded, Apply folds
+// into fresh staging state per feed (empty, sequence 0, so restarted
+// sequences are accepted) and writes no frames, while open segments keep
+// serving the old state, rotating and keeping alive. Calling Reload again
+// before Loaded discards what the earlier one staged: the replay starts over.
+func (h *Hub) Reload() {
+	h.phase.Lock()
+	defer h.phase.Unlock()
+	h.reloading = true
+	h.epoch++
+	h.log.Info("reloading state", "epoch", h.epoch)
 }
 
 // Live reports whether the hub is loaded and segments are open.
@@ -106,16 +143,26 @@ func (h *Hub) Grid() Grid { return h.grid }
 // Now returns the hub clock's time.
 func (h *Hub) Now() time.Time { return h.clock.Now() }
 
+// now is the clock's wall time without a monotonic reading: placements are
+// compared with the grid and with each other on the wall clock only.
+func (h *Hub) now() time.Time { return h.clock.Now().Round(0) }
+
 // Apply folds u into the named feed, creating the feed on first use.
 func (h *Hub) Apply(feed string, u Update) error {
 	if h.closed.Load() {
 		return ErrClosed
 	}
+	h.phase.RLock()
+	defer h.phase.RUnlock()
 	f, err := h.feed(feed)
 	if err != nil {
 		return err
 	}
-	return f.apply(u, h.clock.Now())
+	now := h.now()
+	if h.reloading {
+		return f.stageApply(u, h.epoch, now)
+	}
+	return f.apply(u, now)
 }
 
 // Ensure registers the named feed if it does not exist yet, so that it is
@@ -180,10 +227,12 @@ func (h *Hub) all() ([]*Feed, <-chan struct{}) {
 	return fs, h.changed
 }
 
-// Tick brings every feed up to time now (rotation, keepalives, part
-// boundaries, retention) and returns the earliest time at which a feed has
-// something to do next.
+// Tick brings every feed up to time now (part boundaries whose lateness
+// allowance ran out, keepalives, rotation, retention) and returns the
+// earliest time at which a feed has something to do next. When it runs
+// does not change what the logs hold: Apply catches up the same way first.
 func (h *Hub) Tick(now time.Time) time.Time {
+	now = now.Round(0)
 	fs, _ := h.all()
 	next := now.Add(h.cfg.PartLength)
 	for _, f := range fs {

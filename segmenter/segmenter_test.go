@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"marquee/sse"
+	"marquee/wire"
 )
 
 type fakeClock struct {
@@ -39,10 +40,12 @@ func testConfig() Config {
 	return c
 }
 
-// newTestHub returns a hub whose clock stands at the start of segment 100.
+// newTestHub returns a loaded hub whose clock stands at the start of
+// segment 100 plus the lateness allowance: a feed opened now opens
+// segment 100 mid-segment, in part 0 (see open and rotated).
 func newTestHub(t *testing.T, cfg Config) (*Hub, *fakeClock) {
 	t.Helper()
-	clk := &fakeClock{t: time.Unix(1000, 0)}
+	clk := &fakeClock{t: time.Unix(1000, 0).Add(cfg.PartLateness)}
 	h, err := New(cfg, clk, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +59,28 @@ func newTestHub(t *testing.T, cfg Config) (*Hub, *fakeClock) {
 func open(h *Hub, name string) {
 	h.Ensure(name)
 	h.Tick(h.Now())
+}
+
+// rotated returns a loaded hub with feed name whose segment 100 was opened
+// by rotation (at its start, FirstPart 0, the snapshot in part 0), as on an
+// origin that was running before it. The clock stands at 1000 s + L.
+func rotated(t *testing.T, cfg Config, name string) (*Hub, *fakeClock, *Feed, *Log) {
+	t.Helper()
+	clk := &fakeClock{t: time.Unix(999, 500_000_000)}
+	h, err := New(cfg, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Loaded()
+	open(h, name)
+	clk.Set(time.Unix(1000, 0).Add(cfg.PartLateness))
+	h.Tick(clk.Now())
+	f, _ := h.Feed(name)
+	l := f.Current()
+	if l.N != 100 || l.FirstPart() != 0 {
+		t.Fatalf("segment %d, first part %d; want 100 opened at its start", l.N, l.FirstPart())
+	}
+	return h, clk, f, l
 }
 
 func decodeAll(t *testing.T, b []byte) []sse.Event {
@@ -75,7 +100,8 @@ func decodeAll(t *testing.T, b []byte) []sse.Event {
 func val(s string) json.RawMessage { return json.RawMessage(s) }
 
 func TestSegmentLifecycle(t *testing.T) {
-	h, clk := newTestHub(t, testConfig())
+	cfg := testConfig()
+	h, clk := newTestHub(t, cfg)
 	start := time.Unix(1000, 0)
 	if err := h.Apply("scores", Update{Key: "a", Value: val(`{"v":1}`), Seq: 5, Time: start}); err != nil {
 		t.Fatal(err)
@@ -107,8 +133,15 @@ func TestSegmentLifecycle(t *testing.T) {
 		t.Errorf("id = %q, want %q", got, want)
 	}
 
-	// Roll over: the old segment ends with next, the new one's snapshot holds both keys.
+	// Roll over, once the lateness allowance after the boundary ran out:
+	// the old segment ends with next, the new one's snapshot holds both
+	// keys and is stamped with the segment's start.
 	clk.Set(start.Add(10 * time.Second))
+	h.Tick(clk.Now())
+	if got, want := l.State(), Open; got != want {
+		t.Fatalf("state at the boundary = %v, want %v (allowance)", got, want)
+	}
+	clk.Set(start.Add(10*time.Second + cfg.PartLateness))
 	h.Tick(clk.Now())
 	if got, want := l.State(), Closed; got != want {
 		t.Fatalf("old state = %v, want %v", got, want)
@@ -126,16 +159,11 @@ func TestSegmentLifecycle(t *testing.T) {
 		t.Fatalf("new segment = %d", nl.N)
 	}
 	evs = decodeAll(t, nl.Bytes())
-	var snap struct {
-		Feed    string                     `json:"feed"`
-		Segment int64                      `json:"segment"`
-		Seq     uint64                     `json:"seq"`
-		Entries map[string]json.RawMessage `json:"entries"`
-	}
+	var snap wire.Snapshot
 	if err := json.Unmarshal(evs[0].Data, &snap); err != nil {
 		t.Fatal(err)
 	}
-	if snap.Seq != 7 || snap.Segment != 101 || len(snap.Entries) != 2 || string(snap.Entries["b"]) != `{"v":2}` {
+	if snap.Seq != 7 || snap.Segment != 101 || snap.Time != 1010_000 || len(snap.Entries) != 2 || string(snap.Entries["b"]) != `{"v":2}` {
 		t.Errorf("snapshot = %+v", snap)
 	}
 	if got, want := evs[0].ID, "7"; got != want {
@@ -247,16 +275,18 @@ func TestApplyErrors(t *testing.T) {
 	}
 	f, _ := h.Feed("a")
 	evs := decodeAll(t, f.Current().Bytes())
-	if got, want := string(evs[len(evs)-2].Data), `{"key":"k2","seq":5,"time":1000000,"value":null}`; got != want {
+	if got, want := string(evs[len(evs)-2].Data), `{"key":"k2","seq":5,"prev":3,"time":1000000,"value":null}`; got != want {
 		t.Errorf("delete event = %s, want %s", got, want)
 	}
 }
 
+// TestKeepaliveAndParts: an update goes into the part of its timestamp; a
+// part closes once its allowance ran out; a keepalive ends the first part
+// that closes Keepalive or more after the last write (stream time), and
+// parts add up to the segment.
 func TestKeepaliveAndParts(t *testing.T) {
-	h, clk := newTestHub(t, testConfig())
-	open(h, "f")
-	f, _ := h.Feed("f")
-	l := f.Current()
+	cfg := testConfig() // P 1 s, H 3 s, L 250 ms
+	h, clk, _, l := rotated(t, cfg, "f")
 	start := l.Start
 	snapLen := l.Len()
 	if got := l.FinishedParts(); got != 0 {
@@ -266,8 +296,8 @@ func TestKeepaliveAndParts(t *testing.T) {
 	h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: 1, Time: clk.Now()})
 	afterUpdate := l.Len()
 	next := h.Tick(clk.Now())
-	if got, want := next, start.Add(2*time.Second); !got.Equal(want) {
-		t.Errorf("next tick = %v, want %v (part boundary)", got, want)
+	if got, want := next, start.Add(2*time.Second+cfg.PartLateness); !got.Equal(want) {
+		t.Errorf("next tick = %v, want %v (end of part 1 + allowance)", got, want)
 	}
 	p0, ready, _, _ := l.Part(0)
 	if !ready || len(p0) != snapLen {
@@ -276,24 +306,36 @@ func TestKeepaliveAndParts(t *testing.T) {
 	if _, ready, _, wake := l.Part(1); ready || wake == nil {
 		t.Errorf("part 1 ready before its end")
 	}
+	clk.Set(start.Add(2 * time.Second)) // part 1 ended, its allowance did not
+	h.Tick(clk.Now())
+	if _, ready, _, _ := l.Part(1); ready {
+		t.Errorf("part 1 ready within its allowance")
+	}
 	clk.Set(start.Add(4500 * time.Millisecond)) // 3 s after the last write
 	h.Tick(clk.Now())
-	if got := string(l.Bytes()[afterUpdate:]); got != ": keepalive\n\n" {
-		t.Errorf("after idle = %q, want keepalive", got)
+	if got := l.Len(); got != afterUpdate {
+		t.Errorf("wrote %q before part 4 closed", l.Bytes()[afterUpdate:])
+	}
+	clk.Set(start.Add(5*time.Second + cfg.PartLateness))
+	h.Tick(clk.Now())
+	// Part 4 ends at 5 s, the first part end 3 s or more after the update at 1.5 s.
+	if p4, ready, _, _ := l.Part(4); !ready || string(p4) != ": keepalive\n\n" {
+		t.Errorf("part 4: ready=%v %q, want the keepalive", ready, p4)
 	}
 	p1, ready, _, _ := l.Part(1)
 	if !ready || len(p1) != afterUpdate-snapLen {
 		t.Errorf("part 1: ready=%v %q", ready, p1)
 	}
-	if p4, _, _, _ := l.Part(4); len(p4) != 0 {
-		// part 4 is in progress; nothing finished there yet
-		t.Errorf("part 4 = %q", p4)
+	for k := 2; k <= 3; k++ {
+		if p, ready, _, _ := l.Part(k); !ready || len(p) != 0 {
+			t.Errorf("part %d: ready=%v %q, want empty", k, ready, p)
+		}
 	}
 	up, ready, _, _ := l.UpTo(3)
 	if !ready || string(up) != string(l.Bytes()[:len(up)]) || len(up) != afterUpdate {
 		t.Errorf("upto 3: ready=%v len=%d", ready, len(up))
 	}
-	clk.Set(start.Add(10 * time.Second))
+	clk.Set(start.Add(10*time.Second + cfg.PartLateness))
 	h.Tick(clk.Now())
 	if got, want := l.FinishedParts(), 10; got != want {
 		t.Fatalf("finished parts after close = %d, want %d", got, want)
@@ -304,6 +346,9 @@ func TestKeepaliveAndParts(t *testing.T) {
 		if !ready {
 			t.Fatalf("part %d not ready", k)
 		}
+		if want := k == 4 || k == 7; want != (string(p) == ": keepalive\n\n") {
+			t.Errorf("part %d = %q; keepalives end parts 4 and 7", k, p)
+		}
 		all = append(all, p...)
 	}
 	if string(all) != string(l.Bytes()) {
@@ -312,33 +357,70 @@ func TestKeepaliveAndParts(t *testing.T) {
 }
 
 // TestPartsBeforeOpenAreNeverReady: a log opened in the middle of its
-// segment has no bytes for the parts before; they must not look finished
-// (and empty), and part FirstPart starts with the snapshot.
+// segment has no bytes for the parts before, and the part open at opening
+// (the one holding now − L) holds its snapshot instead of the updates other
+// origins have there: none of them may look finished, and the first part
+// served is the one after.
 func TestPartsBeforeOpenAreNeverReady(t *testing.T) {
-	h, clk := newTestHub(t, testConfig())
-	clk.Set(time.Unix(1003, 500_000_000)) // part 3 of segment 100
-	open(h, "f")
+	for _, tc := range []struct {
+		at    time.Duration // after the start of segment 100
+		first int
+		parts int // finished at opening, counting those before FirstPart
+		n     int64
+	}{
+		{3500 * time.Millisecond, 4, 3, 100},
+		{3100 * time.Millisecond, 3, 2, 100}, // 2.85 s: part 2 may still receive updates elsewhere
+		{100 * time.Millisecond, 10, 9, 99},  // within the allowance of segment 99: its last part
+	} {
+		cfg := testConfig()
+		h, clk := newTestHub(t, cfg)
+		clk.Set(time.Unix(1000, 0).Add(tc.at))
+		open(h, "f")
+		f, _ := h.Feed("f")
+		l := f.Current()
+		if l.N != tc.n || l.FirstPart() != tc.first || l.FinishedParts() != tc.parts {
+			t.Errorf("opened at +%v: segment %d FirstPart %d finished %d, want %d %d %d", tc.at, l.N, l.FirstPart(), l.FinishedParts(), tc.n, tc.first, tc.parts)
+			continue
+		}
+		clk.Set(l.Start.Add(time.Duration(tc.first+1)*cfg.PartLength + cfg.PartLateness))
+		h.Tick(clk.Now())
+		for k := 0; k < min(tc.first, l.Parts()); k++ {
+			if _, ready, _, wake := l.Part(k); ready || wake != nil {
+				t.Errorf("+%v: part %d: ready=%v wake=%v", tc.at, k, ready, wake != nil)
+			}
+			if _, ready, _, _ := l.UpTo(k); ready {
+				t.Errorf("+%v: upto %d ready", tc.at, k)
+			}
+		}
+		if tc.first >= l.Parts() {
+			// Nothing of segment 99 is served; 100 opened by rotation is.
+			if c := f.Current(); c.N != 100 || c.FirstPart() != 0 {
+				t.Errorf("+%v: then segment %d FirstPart %d, want 100 from part 0", tc.at, c.N, c.FirstPart())
+			}
+			continue
+		}
+		if p, ready, _, _ := l.Part(tc.first); !ready || len(p) != 0 {
+			t.Errorf("+%v: part %d: ready=%v %q", tc.at, tc.first, ready, p)
+		}
+		if up, ready, _, _ := l.UpTo(tc.first); !ready || len(up) != l.Len() || !strings.Contains(string(up), "event: snapshot") {
+			t.Errorf("+%v: upto %d: ready=%v %q", tc.at, tc.first, ready, up)
+		}
+		if p, _, _, _ := l.UpTo(tc.first); !strings.HasPrefix(string(p), "retry: 3000\n") {
+			t.Errorf("+%v: upto does not start the log", tc.at)
+		}
+	}
+
+	// Exactly at a segment's start plus the allowance, with nothing stamped
+	// in the segment yet, the log is what a rotation opens: complete.
+	cfg := testConfig()
+	h, clk := newTestHub(t, cfg) // at 1000 s + L
+	h.Apply("f", Update{Key: "k", Value: val(`{}`), Seq: 1, Time: time.Unix(999, 0)})
 	f, _ := h.Feed("f")
 	l := f.Current()
-	if got, want := l.FirstPart(), 3; got != want {
-		t.Fatalf("FirstPart = %d, want %d", got, want)
-	}
-	clk.Set(time.Unix(1005, 0))
+	clk.Set(time.Unix(1001, 0).Add(cfg.PartLateness))
 	h.Tick(clk.Now())
-	for k := 0; k < 3; k++ {
-		if _, ready, _, wake := l.Part(k); ready || wake != nil {
-			t.Errorf("part %d: ready=%v wake=%v", k, ready, wake != nil)
-		}
-		if _, ready, _, _ := l.UpTo(k); ready {
-			t.Errorf("upto %d ready", k)
-		}
-	}
-	p3, ready, _, _ := l.Part(3)
-	if !ready || !strings.Contains(string(p3), "event: snapshot") {
-		t.Errorf("part 3: ready=%v %q", ready, p3)
-	}
-	if up, ready, _, _ := l.UpTo(4); !ready || len(up) != l.Len() {
-		t.Errorf("upto 4: ready=%v", ready)
+	if p, ready, _, _ := l.Part(0); l.N != 100 || l.FirstPart() != 0 || !ready || !strings.Contains(string(p), "event: snapshot") {
+		t.Errorf("opened at the start: segment %d FirstPart %d, part 0 ready %v %q", l.N, l.FirstPart(), ready, p)
 	}
 }
 
@@ -403,18 +485,26 @@ func TestRunRotates(t *testing.T) {
 		done := make(chan struct{})
 		go func() { h.Run(ctx); close(done) }()
 
+		// Opened at the boundary, within segment n-1's allowance: the hub
+		// opened n-1, and rotates at n's start plus the allowance.
 		next, err := f.WaitSegment(ctx, first.N+1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := time.Now(), next.Start; !got.Equal(want) {
+		if got, want := time.Now(), next.Start.Add(cfg.PartLateness); !got.Equal(want) {
 			t.Errorf("rotated at %v, want %v", got, want)
 		}
 		if first.State() != Closed {
 			t.Errorf("first segment state %v", first.State())
 		}
-		// An idle segment gets a keepalive every 3 s.
-		time.Sleep(cfg.Keepalive + time.Millisecond)
+		// An idle segment gets a keepalive every 3 s: at the end of part 2,
+		// closed 3 s + L after the segment's start.
+		time.Sleep(cfg.Keepalive - time.Millisecond)
+		synctest.Wait()
+		if got := next.FinishedParts(); got != 2 {
+			t.Errorf("finished parts = %d, want 2", got)
+		}
+		time.Sleep(2 * time.Millisecond)
 		synctest.Wait()
 		if !strings.HasSuffix(string(next.Bytes()), ": keepalive\n\n") {
 			t.Errorf("no keepalive: %q", next.Bytes())
@@ -425,4 +515,27 @@ func TestRunRotates(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// TestConfigLateness: the allowance is 0–5 s for operators, and less than
+// half a segment for any configuration; errors name the variable.
+func TestConfigLateness(t *testing.T) {
+	for _, tc := range []struct {
+		lateness time.Duration
+		ok       bool
+	}{{0, true}, {250 * time.Millisecond, true}, {5 * time.Second, true}, {5*time.Second + 1, false}, {-time.Millisecond, false}} {
+		c := Defaults()
+		c.PartLateness = tc.lateness
+		if err := c.Validate(); (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "MARQUEE_PART_LATENESS")) {
+			t.Errorf("PartLateness %v: Validate() = %v, want ok %v", tc.lateness, err, tc.ok)
+		}
+	}
+	c := testConfig()
+	c.PartLateness = c.SegmentLength / 2
+	if _, err := New(c, nil, nil); err == nil || !strings.Contains(err.Error(), "MARQUEE_PART_LATENESS") {
+		t.Errorf("half a segment: New() = %v", err)
+	}
+	if got, want := Defaults().PartLateness, 250*time.Millisecond; got != want {
+		t.Errorf("default = %v, want %v", got, want)
+	}
 }

@@ -18,7 +18,10 @@ type Update struct {
 	// counter with core NATS. Updates with Seq not above the feed's highest
 	// applied sequence are ignored as duplicates (redeliveries).
 	Seq uint64
-	// Time is when the message was published (JetStream metadata) or received.
+	// Time is when the message was published: the JetStream timestamp, set
+	// once by the stream leader, or with core NATS when it was received. It
+	// decides the part (and segment) the update goes into, so that every
+	// replica puts it in the same one (see the package documentation).
 	Time time.Time
 }
 
@@ -29,6 +32,15 @@ type Sink interface {
 	// ErrDuplicate when u.Seq is not above the feed's highest sequence.
 	Apply(feed string, u Update) error
 	// Loaded tells the sink that the replay of stored state is complete
-	// (with core NATS: that the subscription is in place). Idempotent.
+	// (with core NATS: that the subscription is in place), the first one
+	// or the one a Reload announced. Idempotent.
 	Loaded()
+	// Reload tells the sink that the source is about to replay the whole
+	// stored state again: it resumed past discarded messages, or the
+	// stream was recreated and sequences restarted. The Applies up to the
+	// next Loaded rebuild every feed's state from empty (sequence 0, so
+	// restarted sequences are accepted); at Loaded that state replaces the
+	// old one and viewers get a snapshot of it at once. Calling Reload
+	// again before Loaded starts the replay over.
+	Reload()
 }

@@ -27,38 +27,38 @@ import (
 // that went in. The frame encoders are also decoded with the sse decoder.
 
 // FuzzUpdateData checks updateData, for every key and value encodeUpdate
-// accepts (FuzzEncodeUpdate checks what it refuses).
+// accepts (FuzzEncodeUpdate checks what it refuses) and any prev.
 func FuzzUpdateData(f *testing.F) {
-	f.Add("nba.lal-bos", []byte(`{"home":101,"away":99}`), uint64(4712), int64(1700000000123456789))
-	f.Add("", []byte(nil), uint64(0), int64(0))
-	f.Add(`q"uo\te`+"\x00\x1f\x7f", []byte(" [1, \"\\u2028\"]\t"), uint64(1<<64-1), int64(-1))
-	f.Add("k\u00e9\u2028", []byte("null"), uint64(1), int64(-1<<63))
-	f.Fuzz(func(t *testing.T, key string, value []byte, seq uint64, ns int64) {
+	f.Add("nba.lal-bos", []byte(`{"home":101,"away":99}`), uint64(4712), uint64(4711), int64(1700000000123456789))
+	f.Add("", []byte(nil), uint64(0), uint64(0), int64(0))
+	f.Add(`q"uo\te`+"\x00\x1f\x7f", []byte(" [1, \"\\u2028\"]\t"), uint64(1<<64-1), uint64(1<<64-2), int64(-1))
+	f.Add("k\u00e9\u2028", []byte("null"), uint64(1), uint64(1<<64-1), int64(-1<<63))
+	f.Fuzz(func(t *testing.T, key string, value []byte, seq, prev uint64, ns int64) {
 		u := Update{Key: key, Value: value, Seq: seq, Time: time.Unix(0, ns)}
-		if _, err := encodeUpdate(u); err != nil {
+		if _, err := encodeUpdate(u, prev); err != nil {
 			return // refused: FuzzEncodeUpdate
 		}
-		data := updateData(nil, u)
+		data := updateData(nil, u, prev)
 		var got wire.Update
 		if err := decodeStrict(data, &got); err != nil {
-			t.Fatalf("updateData(%+v) = %s: %v", u, data, err)
+			t.Fatalf("updateData(%+v, %d) = %s: %v", u, prev, data, err)
 		}
-		checkUpdate(t, data, got, u, value)
+		checkUpdate(t, data, got, u, prev, value)
 	})
 }
 
 // FuzzEncodeUpdate checks the update frame: refused exactly when the value
 // is not JSON or the key or value is not UTF-8, otherwise one update event
-// with the seq as its id and the update as its data.
+// with the seq as its id and the update (prev included) as its data.
 func FuzzEncodeUpdate(f *testing.F) {
-	f.Add("AAPL", []byte(`{"price":187.5}`), uint64(12), int64(1700000000000000000))
-	f.Add("k", []byte("{\r\n\"a\":\r1}\n"), uint64(3), int64(5))
-	f.Add("k", []byte(`{"a":`), uint64(3), int64(5))
-	f.Add("\xff", []byte(`{}`), uint64(3), int64(5))
-	f.Add("k", []byte("\"\xed\xa0\x80\""), uint64(3), int64(5))
-	f.Fuzz(func(t *testing.T, key string, value []byte, seq uint64, ns int64) {
+	f.Add("AAPL", []byte(`{"price":187.5}`), uint64(12), uint64(9), int64(1700000000000000000))
+	f.Add("k", []byte("{\r\n\"a\":\r1}\n"), uint64(3), uint64(2), int64(5))
+	f.Add("k", []byte(`{"a":`), uint64(3), uint64(2), int64(5))
+	f.Add("\xff", []byte(`{}`), uint64(3), uint64(0), int64(5))
+	f.Add("k", []byte("\"\xed\xa0\x80\""), uint64(3), uint64(2), int64(5))
+	f.Fuzz(func(t *testing.T, key string, value []byte, seq, prev uint64, ns int64) {
 		u := Update{Key: key, Value: value, Seq: seq, Time: time.Unix(0, ns)}
-		frame, err := encodeUpdate(u)
+		frame, err := encodeUpdate(u, prev)
 		refuse := (len(value) > 0 && !json.Valid(value)) || !utf8.ValidString(key) || !utf8.Valid(value)
 		if refuse != (err != nil) {
 			t.Fatalf("encodeUpdate(%+v) error %v, want refused %v", u, err, refuse)
@@ -79,14 +79,14 @@ func FuzzEncodeUpdate(f *testing.F) {
 		}
 		// A client receives every line break of the data as LF; in valid
 		// JSON, CR can only be whitespace between tokens.
-		checkUpdate(t, ev.Data, got, u, lfLineBreaks(value))
+		checkUpdate(t, ev.Data, got, u, prev, lfLineBreaks(value))
 	})
 }
 
-func checkUpdate(t *testing.T, data []byte, got wire.Update, u Update, value []byte) {
+func checkUpdate(t *testing.T, data []byte, got wire.Update, u Update, prev uint64, value []byte) {
 	t.Helper()
-	want := wire.Update{Key: u.Key, Seq: u.Seq, Time: u.Time.UnixMilli(), Value: jsonValue(value)}
-	if got.Key != want.Key || got.Seq != want.Seq || got.Time != want.Time || !bytes.Equal(got.Value, want.Value) {
+	want := wire.Update{Key: u.Key, Seq: u.Seq, Prev: prev, Time: u.Time.UnixMilli(), Value: jsonValue(value)}
+	if got.Key != want.Key || got.Seq != want.Seq || got.Prev != want.Prev || got.Time != want.Time || !bytes.Equal(got.Value, want.Value) {
 		t.Fatalf("data %s decodes as %+v, want %+v", data, got, want)
 	}
 	if got.Deleted() != (len(u.Value) == 0 || string(want.Value) == "null") {
@@ -109,7 +109,7 @@ func FuzzSnapshotData(f *testing.F) {
 		parts := strings.Split(entries, "\x00")
 		for i := 0; i+1 < len(parts); i += 2 {
 			k, v := parts[i], json.RawMessage(parts[i+1])
-			if _, err := encodeUpdate(Update{Key: k, Value: v}); err != nil || len(v) == 0 {
+			if _, err := encodeUpdate(Update{Key: k, Value: v}, 0); err != nil || len(v) == 0 {
 				continue // never in the state
 			}
 			state[k] = v

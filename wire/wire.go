@@ -130,8 +130,10 @@ type Snapshot struct {
 	Segment int64 `json:"segment"`
 	// Seq is the highest sequence folded into Entries.
 	Seq uint64 `json:"seq"`
-	// Time is when the snapshot was taken, unix ms, origin clock: when its
-	// segment opened (for the JSON body: when the origin answered).
+	// Time is unix ms. In a segment it is the start of segment Segment, a
+	// value every replica agrees on (also for the snapshot an origin writes
+	// into the open segment when it reloads state). For the JSON body and
+	// in direct mode: when the origin answered, origin clock.
 	Time int64 `json:"time"`
 	// Entries are the feed's keys and their latest values (JSON objects).
 	Entries map[string]json.RawMessage `json:"entries"`
@@ -144,6 +146,13 @@ type Update struct {
 	// Seq is the update's sequence. A client applies an update only when
 	// Seq is above the sequence it holds.
 	Seq uint64 `json:"seq"`
+	// Prev is the feed's highest sequence before this update: the Seq of
+	// the feed's previous update, or the id of the snapshot it follows.
+	// Every applied message writes an update (a delete of an absent key
+	// too), so a client holding sequence s has missed something exactly
+	// when Prev > s; it then re-joins (a snapshot, or upto in parts mode).
+	// Prev < s is normal after a duplicate and is not a gap.
+	Prev uint64 `json:"prev"`
 	// Time is when the update was published, unix ms: the JetStream message
 	// timestamp, or with core NATS when the origin received it.
 	Time int64 `json:"time"`

@@ -21,8 +21,8 @@ func TestFieldNames(t *testing.T) {
 				`"parts":0,"part":0,"part_url":"","upto_url":""}`},
 		{Snapshot{Feed: "f", Segment: 2, Seq: 3, Time: 4, Entries: map[string]json.RawMessage{"k": json.RawMessage(`{"x":1}`)}},
 			`{"feed":"f","segment":2,"seq":3,"time":4,"entries":{"k":{"x":1}}}`},
-		{Update{Key: "k", Seq: 3, Time: 4, Value: json.RawMessage(`{"x":1}`)}, `{"key":"k","seq":3,"time":4,"value":{"x":1}}`},
-		{Update{Key: "k", Seq: 3, Time: 4}, `{"key":"k","seq":3,"time":4,"value":null}`},
+		{Update{Key: "k", Seq: 3, Prev: 2, Time: 4, Value: json.RawMessage(`{"x":1}`)}, `{"key":"k","seq":3,"prev":2,"time":4,"value":{"x":1}}`},
+		{Update{Key: "k", Seq: 3, Time: 4}, `{"key":"k","seq":3,"prev":0,"time":4,"value":null}`},
 		{Next{Segment: 5, URL: "/v1/feeds/f/segments/5"}, `{"segment":5,"url":"/v1/feeds/f/segments/5"}`},
 		{Error{Message: "no such feed", Code: 404}, `{"error":"no such feed","code":404}`},
 	} {
