@@ -160,14 +160,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Write(b)
 }
 
-// update is an update event's data with prev, the seq its feed held
-// before it (issue 10). When wire.Update gains Prev, this field shadows
-// that one and encodes the same.
-type update struct {
-	wire.Update
-	Prev uint64 `json:"prev"`
-}
-
 // values are the entries of a snapshot: key -> {"v": value}.
 type values map[string]int
 
@@ -185,7 +177,7 @@ func snapshotEvent(segment int64, seq uint64, vs values) sse.Event {
 }
 
 func updateEvent(key string, seq, prev uint64, v int) sse.Event {
-	u := update{wire.Update{Key: key, Seq: seq, Time: time.Now().UnixMilli(), Value: json.RawMessage(fmt.Sprintf(`{"v":%d}`, v))}, prev}
+	u := wire.Update{Key: key, Seq: seq, Prev: prev, Time: time.Now().UnixMilli(), Value: json.RawMessage(fmt.Sprintf(`{"v":%d}`, v))}
 	b, _ := json.Marshal(u)
 	return sse.Event{ID: strconv.FormatUint(seq, 10), Type: wire.EventUpdate, Data: b}
 }

@@ -11,7 +11,7 @@ import (
 type hubCollector struct {
 	hub                                            *segmenter.Hub
 	rotations, keepalives, updates, aborted, feeds *prometheus.Desc
-	loaded, logBytes                               *prometheus.Desc
+	loaded, logBytes, reloads                      *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*hubCollector)(nil)
@@ -26,11 +26,12 @@ func newHubCollector(h *segmenter.Hub) *hubCollector {
 		feeds:      prometheus.NewDesc("marquee_feeds", "Number of feeds known to the segmenter.", nil, nil),
 		loaded:     prometheus.NewDesc("marquee_segmenter_loaded", "1 once the stored state is loaded and segments open, else 0.", nil, nil),
 		logBytes:   prometheus.NewDesc("marquee_segment_log_bytes", "Size of segment logs when they close.", nil, nil),
+		reloads:    prometheus.NewDesc("marquee_segmenter_reloads_total", "State reloads completed (the source replayed the stream after a gap or a recreated stream); each wrote a snapshot into every open segment.", nil, nil),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes} {
+	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads} {
 		ch <- d
 	}
 }
@@ -42,6 +43,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.updates, prometheus.CounterValue, float64(st.Updates))
 	ch <- prometheus.MustNewConstMetric(c.aborted, prometheus.CounterValue, float64(st.Aborted))
 	ch <- prometheus.MustNewConstMetric(c.feeds, prometheus.GaugeValue, float64(st.Feeds))
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads))
 	loaded := 0.0
 	if st.Loaded {
 		loaded = 1
