@@ -71,6 +71,21 @@ func StartNATS(t testing.TB) *NATS {
 	return n
 }
 
+// ConnectNATS returns a NATS for servers the test runs itself (a cluster
+// from internal/natstest, say): url may list several servers, comma
+// separated. Stop closes only the publisher.
+func ConnectNATS(t testing.TB, url string) *NATS {
+	t.Helper()
+	n := &NATS{t: t, URL: url}
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect publisher: %v", err)
+	}
+	n.Pub = nc
+	t.Cleanup(n.Stop)
+	return n
+}
+
 func (n *NATS) start(port int) {
 	n.t.Helper()
 	srv, err := feed.StartEmbedded(feed.EmbeddedConfig{DataDir: n.Dir, Port: port}, nil)
