@@ -252,3 +252,28 @@ func TestResponseIDs(t *testing.T) {
 		t.Errorf("1000 ids start with only %d distinct characters: not random", len(first))
 	}
 }
+
+// FuzzCanonicalPath: CanonicalPath agrees with what the origin does with
+// the path as sent (refused 400 exactly when it is not canonical), and a
+// canonical path is its own escaped form: parsing it changes nothing.
+func FuzzCanonicalPath(f *testing.F) {
+	for _, p := range []string{"/", "/v1/feeds/prices/segments/1", "/v1/feeds/%70rices", "/a//b", "/a/./b", "/a/", "/a!$&'()*+,;=:@b", "/a\"b", "/é", "*"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if strings.ContainsAny(p, "?#") {
+			return // a query is no part of the path
+		}
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n")))
+		if err != nil {
+			return
+		}
+		ok := CanonicalPath(p)
+		if req.URL.Host == "" && canonicalPath(req) != ok {
+			t.Fatalf("%q: CanonicalPath %v, but the request's path %q (escaped %q) is judged %v", p, ok, req.URL.Path, req.URL.EscapedPath(), !ok)
+		}
+		if ok && (req.URL.Path != p || req.URL.EscapedPath() != p) {
+			t.Fatalf("%q is canonical but parses to %q (escaped %q)", p, req.URL.Path, req.URL.EscapedPath())
+		}
+	})
+}

@@ -194,28 +194,53 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // canonicalPath reports whether the request's path is spelt the one way
-// marquee spells its URLs, so that no edge keeps two cache objects (or
-// opens two origin streams) for one resource: no percent-encoding at all
-// (no character of a marquee path needs one, so an escape, or a raw byte
-// that would need one, is always a second spelling), no empty segment
-// (double or trailing slash; "/" itself aside) and no "." or ".."
-// segment. Case is left alone: feed names are case-sensitive, and a
-// route's literal words spelt in another case are simply not a route
-// (404).
-func canonicalPath(r *http.Request) bool {
-	p := r.URL.Path
-	if r.URL.EscapedPath() != p || !strings.HasPrefix(p, "/") {
+// marquee spells its URLs (CanonicalPath of what the client sent).
+func canonicalPath(r *http.Request) bool { return CanonicalPath(r.URL.EscapedPath()) }
+
+// CanonicalPath reports whether escaped, a request path as the client sent
+// it (percent-encoding kept, as url.URL.EscapedPath returns it), is the one
+// spelling marquee uses for that path, so that no edge keeps two cache
+// objects (or opens two origin streams) for one resource. It is not when
+// it holds any percent-encoding (no character of a marquee path needs
+// one, so an escape is always a second spelling: "%31" of "1", "%2f" of
+// "%2F") or any byte a path may not carry unencoded, an empty segment (a
+// double slash, or a trailing slash after anything but the root), or a "."
+// or ".." segment, or when it does not start with "/". Case is left
+// alone: feed names are case-sensitive, and a route's words spelt in
+// another case are simply not a route (404).
+//
+// The origin refuses every other spelling with 400 (no-store); the edge
+// configurations (cdn/varnish, terraform/) refuse the same paths, as far
+// as each can express the rule.
+func CanonicalPath(escaped string) bool {
+	if !strings.HasPrefix(escaped, "/") {
 		return false
 	}
-	if p == "/" {
+	for i := 0; i < len(escaped); i++ {
+		if !pathByte(escaped[i]) {
+			return false
+		}
+	}
+	if escaped == "/" {
 		return true
 	}
-	for seg := range strings.SplitSeq(p[1:], "/") {
+	for seg := range strings.SplitSeq(escaped[1:], "/") {
 		if seg == "" || seg == "." || seg == ".." {
 			return false
 		}
 	}
 	return true
+}
+
+// pathByte reports whether c may appear unencoded in a canonical path: an
+// unreserved character, a sub-delimiter, ':', '@' or '/' (RFC 3986 pchar
+// without pct-encoded).
+func pathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0
 }
 
 // bodyDrainTimeout bounds what net/http does with the body of a request
