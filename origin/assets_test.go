@@ -294,7 +294,7 @@ func TestDashboardPage(t *testing.T) {
 		"default-src": "'self'",
 		"script-src":  "'self'",
 		"style-src":   "'self'",
-		"connect-src": "*",
+		"connect-src": "'self'",
 		"object-src":  "'none'",
 		"base-uri":    "'none'",
 	} {
@@ -361,8 +361,6 @@ func TestUnknownAsset(t *testing.T) {
 		"/assets/nope.js",
 		"/assets/index.html",
 		"/assets/client.js",
-		"/assets/..%2fassets.go",
-		"/assets/",
 		"/assets/dashboard.js.map",
 	} {
 		r := assetGet(t, "GET", ts.URL+path, nil)
@@ -378,6 +376,105 @@ func TestUnknownAsset(t *testing.T) {
 		}
 		if err := json.Unmarshal(r.body, &e); err != nil || e.Code != http.StatusNotFound {
 			t.Errorf("%s: body %q is not a JSON 404", path, r.body)
+		}
+	}
+}
+
+// TestAssetRanges: one byte range is answered 206; a request for more
+// than one (here 2,000 overlapping ones) is answered whole, 200, so that
+// no response is larger than the file.
+func TestAssetRanges(t *testing.T) {
+	ts := newAssetServer(t)
+	body := readWebFile(t, "client.js")
+	one := assetGet(t, "GET", ts.URL+"/v1/client.js", map[string]string{"Range": "bytes=0-9"})
+	if one.code != http.StatusPartialContent || string(one.body) != string(body[:10]) {
+		t.Errorf("one range: %d, %d bytes", one.code, len(one.body))
+	}
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-,", 2000), ",")
+	for _, hdr := range []map[string]string{{"Range": many}, {"Range": "bytes=0-1,3-4"}} {
+		r := assetGet(t, "GET", ts.URL+"/v1/client.js", hdr)
+		if r.code != http.StatusOK || !bytes.Equal(r.body, body) {
+			t.Errorf("Range %.40q: %d with %d bytes, want 200 and the file's %d", hdr["Range"], r.code, len(r.body), len(body))
+		}
+	}
+	// Two Range fields are two ranges too.
+	req, _ := http.NewRequest("GET", ts.URL+"/assets/dashboard.css", nil)
+	req.Header.Add("Range", "bytes=0-1")
+	req.Header.Add("Range", "bytes=0-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("two Range fields: %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestDashboardOrigins: the other origins a deployment allows are served
+// in the page (data-origins, read by dashboard.js) and are the CSP's
+// connect-src beside 'self'; without any, the page is web/index.html as it
+// is, and connects to its own origin only.
+func TestDashboardOrigins(t *testing.T) {
+	hub, err := segmenter.New(segmenter.Defaults(), segmenter.SystemClock{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := origin.Defaults()
+	cfg.DashboardOrigins = []string{"https://live.example.com", "http://localhost:8080"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(origin.New(cfg, hub, nil, origin.NewMetrics(prometheus.NewRegistry()), nil).Handler())
+	defer ts.Close()
+	r := assetGet(t, "GET", ts.URL+"/", nil)
+	if want := `<html lang="en" data-origins="https://live.example.com http://localhost:8080">`; !bytes.Contains(r.body, []byte(want)) {
+		t.Errorf("page lacks %s", want)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "; connect-src 'self' https://live.example.com http://localhost:8080;") {
+		t.Errorf("CSP %q: connect-src is not 'self' and the allowed origins", csp)
+	}
+	plain := assetGet(t, "GET", newAssetServer(t).URL+"/", nil)
+	if !bytes.Equal(plain.body, readWebFile(t, "index.html")) || r.header.Get("ETag") == plain.header.Get("ETag") {
+		t.Errorf("without allowed origins the page must be web/index.html, with its own ETag")
+	}
+	js := string(readWebFile(t, "dashboard.js"))
+	for _, want := range []string{"dataset.origins", "u.origin != location.origin && !allowed.includes(u.origin)"} {
+		if !strings.Contains(js, want) {
+			t.Errorf("dashboard.js does not check ?origin= against the page's origin and data-origins (%q)", want)
+		}
+	}
+}
+
+func TestDashboardOriginsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"https://live.example.com", true},
+		{"http://127.0.0.1:8080", true},
+		{"http://[::1]:8080", true},
+		{"https://live.example.com/", false},
+		{"https://live.example.com/v1", false},
+		{"https://Live.example.com", false},
+		{"https://live.example.com:443", false},
+		{"http://live.example.com:80", false},
+		{"ftp://live.example.com", false},
+		{"https://user@live.example.com", false},
+		{"https://live.example.com?x", false},
+		{"live.example.com", false},
+		{"*", false},
+		{"https://a.example; script-src *", false},
+		{"", false},
+	} {
+		cfg := origin.Defaults()
+		cfg.DashboardOrigins = []string{tc.origin}
+		err := cfg.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("DashboardOrigins %q: Validate = %v, want ok %v", tc.origin, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "MARQUEE_DASHBOARD_ORIGINS") {
+			t.Errorf("error %q does not name the variable", err)
 		}
 	}
 }

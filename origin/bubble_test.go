@@ -151,11 +151,18 @@ func (b *bubble) do(method, path string, header ...string) *exchange {
 
 // serve starts a request; stalled is the exchange's stalled channel.
 func (b *bubble) serve(stalled chan struct{}, method, path string, header ...string) *exchange {
-	ctx, cancel := context.WithCancel(context.Background())
-	req := httptest.NewRequestWithContext(ctx, method, "http://origin.test"+path, nil)
+	req := httptest.NewRequest(method, "http://origin.test"+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	return b.serveRequest(stalled, req)
+}
+
+// serveRequest starts req (given a context of its own that the exchange
+// cancels); stalled is the exchange's stalled channel.
+func (b *bubble) serveRequest(stalled chan struct{}, req *http.Request) *exchange {
+	ctx, cancel := context.WithCancel(context.Background())
+	req = req.WithContext(ctx)
 	x := &exchange{cancel: cancel, done: make(chan struct{}), header: make(http.Header), stalled: stalled}
 	b.mu.Lock()
 	b.xs = append(b.xs, x)

@@ -2,6 +2,8 @@ package origin
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -35,6 +37,14 @@ type Config struct {
 	// Varnish, Fastly, CloudFront), parts (edges that buffer cacheable
 	// responses: Cloudflare) or direct (no CDN). Default stream.
 	ClientMode string `env:"CLIENT_MODE" envDefault:"stream"`
+	// DashboardOrigins are the origins, besides the page's own, whose feeds
+	// the dashboard's ?origin= parameter may show: a comma-separated list
+	// of scheme://host[:port] (lower case, no path). Any other ?origin= is
+	// ignored, so that a link cannot show another site's data under this
+	// site's address. The list is served in the page (data-origins) and is
+	// also its Content-Security-Policy connect-src. Default none: the
+	// dashboard shows this origin's feeds only.
+	DashboardOrigins []string `env:"DASHBOARD_ORIGINS" envSeparator:","`
 }
 
 // Defaults returns the default configuration.
@@ -73,5 +83,27 @@ func (c Config) Validate() error {
 	case c.SegmentMargin < 0 || c.SegmentMargin > 10*time.Minute:
 		return fmt.Errorf("MARQUEE_SEGMENT_MARGIN must be between 0s and 10m, got %s", c.SegmentMargin)
 	}
+	for _, o := range c.DashboardOrigins {
+		if !validOrigin(o) {
+			return fmt.Errorf("MARQUEE_DASHBOARD_ORIGINS must list origins such as https://live.example.com (http or https, lower case, no path, separated by commas), got %q", o)
+		}
+	}
 	return nil
+}
+
+// validOrigin reports whether s is a web origin spelt as browsers
+// serialise it (URL.origin): http or https, a lower-case host, an optional
+// port, nothing else.
+func validOrigin(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "0" {
+		return false
+	}
+	if (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80") {
+		return false // browsers leave a default port out of an origin
+	}
+	if u.Scheme+"://"+u.Host != s {
+		return false // a path, query, fragment, user or upper case
+	}
+	return strings.Trim(u.Host, "abcdefghijklmnopqrstuvwxyz0123456789.-:[]") == ""
 }

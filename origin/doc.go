@@ -28,4 +28,15 @@
 // ends open streams in spread-out batches (a stream of a segment that is
 // not finished is aborted so no edge caches it truncated) and waits for a
 // channel closed when the last one ends.
+//
+// Refusing: before any route runs, a request whose path is not spelt the
+// one way marquee spells it (percent-encoding, empty, "." or ".."
+// segments), a method other than GET, HEAD and OPTIONS, and a request that
+// announces a body are refused (4xx, no-store, counted by reason in
+// marquee_http_refused_total). Segment and part numbers are checked
+// against the servable window (retained segments, the current one, the
+// next) by integer comparison before any time is computed from them.
+// Stream mode is refused over HTTP/1.0 except for finished segments.
+// Nothing refused is held, takes a stream slot or may be cached.
+// LimitListener caps the connections of a listener.
 package origin

@@ -15,6 +15,9 @@ var (
 	errHoldExpired = errors.New("origin: held request was not released in time")
 )
 
+// errNoCloseWrite: a LimitListener connection over one without CloseWrite.
+var errNoCloseWrite = errors.New("origin: connection cannot close its write side")
+
 // httpError separates what a client is told from the cause that is logged.
 type httpError struct {
 	Code  int

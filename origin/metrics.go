@@ -20,10 +20,20 @@ const (
 	reasonRefused    = "refused"     // answered with an error before streaming
 )
 
+// Refusal reasons (label values of marquee_http_refused_total).
+const (
+	refusedPath     = "path"     // a non-canonical path (400)
+	refusedMethod   = "method"   // a method other than GET, HEAD, OPTIONS (405)
+	refusedBody     = "body"     // a GET, HEAD or OPTIONS request with a body (400)
+	refusedWindow   = "window"   // a segment outside the servable window (404 not started, 410 no longer retained)
+	refusedProtocol = "protocol" // stream mode over HTTP/1.0, which cannot tell a cut response from a whole one (400)
+)
+
 var (
-	allModes   = []string{modeStream, modeDirect, modePart}
-	allReasons = []string{reasonComplete, reasonClientGone, reasonSlow, reasonWriteError, reasonDrain, reasonAborted, reasonRefused}
-	allKinds   = []string{"live", "held", "finished"}
+	allRefusals = []string{refusedPath, refusedMethod, refusedBody, refusedWindow, refusedProtocol}
+	allModes    = []string{modeStream, modeDirect, modePart}
+	allReasons  = []string{reasonComplete, reasonClientGone, reasonSlow, reasonWriteError, reasonDrain, reasonAborted, reasonRefused}
+	allKinds    = []string{"live", "held", "finished"}
 )
 
 // Metrics are the HTTP layer's metrics, registered on an injected registry.
@@ -36,6 +46,9 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	partResponses  *prometheus.CounterVec
 	partHeld       *prometheus.CounterVec
+	refused        *prometheus.CounterVec
+	conns          prometheus.Gauge
+	connsRefused   prometheus.Counter
 }
 
 // NewMetrics creates the HTTP metrics and registers them on reg.
@@ -73,6 +86,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "marquee_part_held_total",
 			Help: "Parts-mode responses that were held until their part finished (blocking reload), by feed and kind.",
 		}, []string{"feed", "kind"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marquee_http_refused_total",
+			Help: "Requests refused before any route logic, or outside what the origin can serve, by reason (path: non-canonical path; method; body: GET/HEAD/OPTIONS with a body; window: segment not started or no longer retained; protocol: stream mode over HTTP/1.0).",
+		}, []string{"reason"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "marquee_http_connections",
+			Help: "Connections open on listeners wrapped by origin.LimitListener.",
+		}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "marquee_http_connections_refused_total",
+			Help: "Connections closed at once because origin.LimitListener's cap was reached.",
+		}),
+	}
+	for _, r := range allRefusals {
+		m.refused.WithLabelValues(r)
 	}
 	for _, mode := range allModes {
 		m.openStreams.WithLabelValues(mode)
@@ -82,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.streamClosed.WithLabelValues(mode, r)
 		}
 	}
-	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld)
+	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld, m.refused, m.conns, m.connsRefused)
 	return m
 }
 

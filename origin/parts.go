@@ -47,6 +47,12 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 	g := s.hub.Grid()
 	now := s.hub.Now()
 	cur := g.Index(now)
+	// n is known to be retained, current or next before any time of it is
+	// computed: PartEnd of a segment number far out saturates (it used to
+	// wrap around to some time near now and hold the request).
+	if !s.inWindow(w, r, f, n, cur) {
+		return
+	}
 	partEnd := g.PartEnd(n, k)
 	// The part in progress ends within one part length; the next one within two.
 	if partEnd.Sub(now) > 2*g.Part {
@@ -71,8 +77,9 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 	l, found := f.Segment(n)
 	if !found {
 		if n < cur {
+			// Expired since inWindow looked.
 			reason = reasonRefused
-			s.writeError(w, r, httpError{Code: http.StatusGone, Msg: "segment " + strconv.FormatInt(n, 10) + " is no longer retained; current is " + strconv.FormatInt(cur, 10)})
+			s.writeError(w, r, errGone(n, cur))
 			return
 		}
 		// The current segment not opened yet, or the next one: wait for it.

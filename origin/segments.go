@@ -27,6 +27,35 @@ func parseIndex(s string) (int64, bool) {
 	return n, err == nil
 }
 
+// inWindow checks segment n against the window this origin can serve at
+// the moment whose segment is cur: a segment the feed still retains, the
+// current one, or the next. It compares integers only, so that no time is
+// computed for a segment number from a request before it is known to be
+// near now (n·D overflows for numbers of nine digits and more). It answers
+// a refusal itself: 404 for a segment that has not started, 410 for one no
+// longer retained, both counted as refused{reason="window"}.
+func (s *Server) inWindow(w http.ResponseWriter, r *http.Request, f *segmenter.Feed, n, cur int64) bool {
+	switch {
+	case n > cur+1:
+		s.refuse(w, r, refusedWindow, errNotStarted(n, cur))
+		return false
+	case n < cur:
+		if _, ok := f.Segment(n); !ok {
+			s.refuse(w, r, refusedWindow, errGone(n, cur))
+			return false
+		}
+	}
+	return true
+}
+
+func errNotStarted(n, cur int64) httpError {
+	return httpError{Code: http.StatusNotFound, Msg: "segment " + strconv.FormatInt(n, 10) + " has not started; current is " + strconv.FormatInt(cur, 10)}
+}
+
+func errGone(n, cur int64) httpError {
+	return httpError{Code: http.StatusGone, Msg: "segment " + strconv.FormatInt(n, 10) + " is no longer retained; current is " + strconv.FormatInt(cur, 10)}
+}
+
 // tickGrace bounds how long after a boundary plus the segmenter's lateness
 // allowance a request waits for the segmenter to open the segment (or
 // record the part) that boundary starts.
@@ -59,7 +88,7 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 			s.writeError(w, r, errUnavailable)
 			return nil, false, false
 		}
-		s.writeError(w, r, httpError{Code: http.StatusGone, Msg: "segment " + strconv.FormatInt(n, 10) + " is no longer retained; current is " + strconv.FormatInt(cur, 10)})
+		s.writeError(w, r, errGone(n, cur))
 		return nil, false, false
 	case n == cur+1 && g.Start(n).Sub(now) <= s.cfg.EarlyHold:
 		// Held until the segment opens, bounded in case it never does
@@ -75,13 +104,18 @@ func (s *Server) lookupSegment(w http.ResponseWriter, r *http.Request, f *segmen
 		}
 		return l, true, true
 	default:
-		s.writeError(w, r, httpError{Code: http.StatusNotFound, Msg: "segment " + strconv.FormatInt(n, 10) + " has not started; current is " + strconv.FormatInt(cur, 10)})
+		s.writeError(w, r, errNotStarted(n, cur))
 		return nil, false, false
 	}
 }
 
 // handleSegment serves stream mode: the segment log from byte 0, then live
 // until the segment closes.
+//
+// Over HTTP/1.0 only a finished segment is served (whole, with its
+// Content-Length): HTTP/1.0 has no chunked encoding, so a stream cut short
+// by drain or an aborted segment would end like a complete response, and
+// an edge or client could keep it as one.
 func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.feed(w, r)
 	if !ok {
@@ -91,6 +125,17 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.writeError(w, r, httpError{Code: http.StatusBadRequest, Msg: "segment must be a non-negative integer without leading zeros"})
 		return
+	}
+	if !s.inWindow(w, r, f, n, s.hub.Grid().Index(s.hub.Now())) {
+		return
+	}
+	whole := !r.ProtoAtLeast(1, 1)
+	if whole {
+		if l, ok := f.Segment(n); !ok || l.State() != segmenter.Closed {
+			s.refuse(w, r, refusedProtocol, httpError{Code: http.StatusBadRequest,
+				Msg: "stream mode needs HTTP/1.1 or later (over HTTP/1.0 a segment cut short looks complete); only finished segments are served over HTTP/1.0; use parts or direct mode"})
+			return
+		}
 	}
 	st := s.openStream(w, r, modeStream)
 	if st == nil {
@@ -117,6 +162,9 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 	case l.State() == segmenter.Closed:
 		s.policy.Set(h, cdn.Finished, now, l.End)
 		kind = "finished"
+		if whole {
+			h.Set("Content-Length", strconv.Itoa(l.Len())) // a closed log never changes
+		}
 	case l.State() == segmenter.Aborted:
 		s.writeError(w, r, errUnavailable)
 		reason = reasonAborted

@@ -100,8 +100,12 @@ func TestRetention(t *testing.T) {
 		if got := counter(b.s.m.segmentStarted.WithLabelValues("prices", "finished")); got != 1 {
 			t.Errorf("finished responses = %v, want 1", got)
 		}
-		if got := counter(b.s.m.streamClosed.WithLabelValues(modeStream, reasonRefused)); got != 1 {
-			t.Errorf("refused = %v, want 1", got)
+		// Refused before it became a stream: outside the window.
+		if got := counter(b.s.m.streamClosed.WithLabelValues(modeStream, reasonRefused)); got != 0 {
+			t.Errorf("refused streams = %v, want 0", got)
+		}
+		if got := counter(b.s.m.refused.WithLabelValues(refusedWindow)); got != 1 {
+			t.Errorf("refused{window} = %v, want 1", got)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package origin
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,9 +29,8 @@ type Server struct {
 	m      *Metrics
 	log    *slog.Logger
 	mux    *http.ServeMux
-	idBase string // random per process, so response ids differ across replicas
+	page   *asset // the dashboard, with this server's allowed origins
 
-	respSeq  atomic.Uint64
 	draining atomic.Bool // set by Drain with mu held; read without it by readiness
 
 	mu      sync.Mutex           // guards the fields below
@@ -82,8 +80,6 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 	if m == nil {
 		panic("origin: nil metrics")
 	}
-	var rb [4]byte
-	rand.Read(rb[:])
 	p := cdn.DefaultPolicy()
 	p.SegmentMargin = cfg.SegmentMargin
 	s := &Server{
@@ -93,7 +89,7 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 		policy:  p,
 		m:       m,
 		log:     log.With("component", "origin"),
-		idBase:  hex.EncodeToString(rb[:]),
+		page:    dashboardPage(cfg.DashboardOrigins),
 		streams: make(map[*stream]struct{}),
 		drained: make(chan struct{}),
 		seen:    make(map[string]bool),
@@ -179,12 +175,96 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.m.requests.WithLabelValues(route, strconv.Itoa(code/100)+"xx").Inc()
 	}()
+	// Refusals that need no route, before the mux sees the request (it
+	// would redirect a path it cleans, and answer with a body).
+	if !canonicalPath(r) {
+		s.refuse(rec, r, refusedPath, httpError{Code: http.StatusBadRequest, Msg: "non-canonical path: percent-encoding, empty, \".\" and \"..\" segments are refused; request the path as marquee spells it"})
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-		s.writeError(rec, r, httpError{Code: http.StatusMethodNotAllowed, Msg: "method not allowed"})
+		s.refuse(rec, r, refusedMethod, httpError{Code: http.StatusMethodNotAllowed, Msg: "method not allowed"})
+		return
+	}
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		s.refuseBody(rec, r)
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// canonicalPath reports whether the request's path is spelt the one way
+// marquee spells its URLs (CanonicalPath of what the client sent).
+func canonicalPath(r *http.Request) bool { return CanonicalPath(r.URL.EscapedPath()) }
+
+// CanonicalPath reports whether escaped, a request path as the client sent
+// it (percent-encoding kept, as url.URL.EscapedPath returns it), is the one
+// spelling marquee uses for that path, so that no edge keeps two cache
+// objects (or opens two origin streams) for one resource. It is not when
+// it holds any percent-encoding (no character of a marquee path needs
+// one, so an escape is always a second spelling: "%31" of "1", "%2f" of
+// "%2F") or any byte a path may not carry unencoded, an empty segment (a
+// double slash, or a trailing slash after anything but the root), or a "."
+// or ".." segment, or when it does not start with "/". Case is left
+// alone: feed names are case-sensitive, and a route's words spelt in
+// another case are simply not a route (404).
+//
+// The origin refuses every other spelling with 400 (no-store); the edge
+// configurations (cdn/varnish, terraform/) refuse the same paths, as far
+// as each can express the rule.
+func CanonicalPath(escaped string) bool {
+	if !strings.HasPrefix(escaped, "/") {
+		return false
+	}
+	for i := 0; i < len(escaped); i++ {
+		if !pathByte(escaped[i]) {
+			return false
+		}
+	}
+	if escaped == "/" {
+		return true
+	}
+	for seg := range strings.SplitSeq(escaped[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// pathByte reports whether c may appear unencoded in a canonical path: an
+// unreserved character, a sub-delimiter, ':', '@' or '/' (RFC 3986 pchar
+// without pct-encoded).
+func pathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0
+}
+
+// bodyDrainTimeout bounds what net/http does with the body of a request
+// refused for having one: after the handler returns it discards up to
+// 256 KiB (its maxPostHandlerReadBytes; nothing when a larger body is
+// declared) before closing the connection, so that the refusal is not lost
+// to a TCP reset. Past this deadline it stops waiting for the body.
+const bodyDrainTimeout = time.Second
+
+// refuseBody answers a GET, HEAD or OPTIONS request that announces a body
+// (Content-Length above 0, or any Transfer-Encoding) with 400 and closes
+// the connection. The handler never reads the body.
+func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDrainTimeout))
+	}
+	s.refuse(w, r, refusedBody, httpError{Code: http.StatusBadRequest, Msg: "a " + r.Method + " request must not have a body"})
+}
+
+// refuse answers e and counts the refusal under reason.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, e httpError) {
+	s.m.refused.WithLabelValues(reason).Inc()
+	s.writeError(w, r, e)
 }
 
 // recorder records the status code; Unwrap keeps http.ResponseController
@@ -234,10 +314,11 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, map[string]string{"status": "ready"})
 }
 
-// responseID returns a new origin response id.
-func (s *Server) responseID() string {
-	return s.idBase + "-" + strconv.FormatUint(s.respSeq.Add(1), 10)
-}
+// responseID returns a new origin response id: 128 random bits (26
+// characters of base32), so that ids say nothing about this process or
+// how many responses it made, and two are the same only by a chance no
+// deployment will meet.
+func (s *Server) responseID() string { return rand.Text() }
 
 // openStream registers a streaming response for drain. When the server is
 // draining or at its stream cap it answers 503 itself and returns nil.

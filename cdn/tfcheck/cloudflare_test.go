@@ -33,6 +33,7 @@ var cloudflareVars = map[string]cty.Value{
 // cfRule is one rule of a Cloudflare ruleset, evaluated.
 type cfRule struct {
 	ref, action string
+	src         string // the expression as written
 	expr        cfExpr
 	params      cty.Value
 }
@@ -178,19 +179,58 @@ func TestCloudflare(t *testing.T) {
 		}
 	})
 
+	// paths sets the path fields of a request: the raw path as sent, and
+	// the one Cloudflare's URL normalization would give rules (the same for
+	// a canonical path; these checks do not depend on it otherwise).
+	paths := func(p string) map[string]string {
+		return fields("http.request.uri.path", p, "raw.http.request.uri.path", p)
+	}
+
 	t.Run("admin denied", func(t *testing.T) {
 		rules := m.cloudflareRules(t, "http_request_firewall_custom")
 		for _, rt := range allRoutes() {
 			for _, p := range routeExamples(rt.Pattern) {
 				blocked := false
 				for _, r := range rules {
-					if r.action == "block" && eval(t, r, fields("http.request.uri.path", p)) {
+					if r.action == "block" && eval(t, r, paths(p)) {
 						blocked = true
 					}
 				}
 				if want := rt.Edge == cdn.EdgeDeny; blocked != want {
 					t.Errorf("%s (%s, class %s): blocked = %v, want %v", p, rt.Pattern, rt.Edge, blocked, want)
 				}
+			}
+		}
+	})
+
+	t.Run("non-canonical paths blocked", func(t *testing.T) {
+		var rule *cfRule
+		for _, r := range m.cloudflareRules(t, "http_request_firewall_custom") {
+			if r.ref == "marquee_canonical_path" {
+				rule = &r
+			}
+		}
+		if rule == nil {
+			t.Fatal("no custom firewall rule marquee_canonical_path")
+		}
+		if rule.action != "block" {
+			t.Errorf("marquee_canonical_path: action %q, want block", rule.action)
+		}
+		if src := strings.ReplaceAll(rule.src, "raw.http.request.uri.path", ""); src == rule.src || strings.Contains(src, "uri.path") {
+			t.Errorf("marquee_canonical_path must judge the raw path (raw.http.request.uri.path) alone: Cloudflare's URL normalization would hide what it looks for")
+		}
+		for _, p := range canonicalSamples() {
+			canonical := origin.CanonicalPath(p)
+			blocked := eval(t, *rule, paths(p))
+			switch {
+			case blocked && canonical:
+				t.Errorf("%q is canonical (the origin serves it) but is blocked", p)
+			case !blocked && !canonical && expressibleInRules(p):
+				t.Errorf("%q is not canonical (the origin refuses it) but is not blocked", p)
+			}
+			other := map[string]string{"http.host": "other.example.com", "http.request.uri.path": p, "raw.http.request.uri.path": p}
+			if eval(t, *rule, other) {
+				t.Errorf("%q: blocked on another hostname; rules must be scoped to the hostname", p)
 			}
 		}
 	})
@@ -248,7 +288,7 @@ func (m *tfModule) cloudflareRules(t *testing.T, phase string) []cfRule {
 		if err != nil {
 			t.Fatalf("rule %s: %v in %q", cr.ref, err, src)
 		}
-		cr.expr = e
+		cr.expr, cr.src = e, src
 		if !strings.HasPrefix(cr.ref, "marquee_") {
 			t.Errorf("rule ref %q: want a marquee_ prefix", cr.ref)
 		}

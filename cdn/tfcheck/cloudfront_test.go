@@ -1,7 +1,10 @@
 package tfcheck
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +14,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"marquee/cdn"
+	"marquee/internal/testenv"
+	"marquee/origin"
 )
 
 // cloudfrontVars are sample values of the CloudFront module's required
@@ -195,6 +200,9 @@ func TestCloudFront(t *testing.T) {
 				if r.Edge == cdn.EdgeDeny && b.viewerRequestFunction != "aws_cloudfront_function.deny_admin" {
 					t.Errorf("%s (%s) is admin but behaviour %q does not deny it at the edge", p, r.Pattern, b.pattern)
 				}
+				if r.Edge != cdn.EdgeDeny && b.viewerRequestFunction != "aws_cloudfront_function.canonical_path" {
+					t.Errorf("%s (%s) is served by behaviour %q, which does not refuse non-canonical paths (viewer request function %q)", p, r.Pattern, b.pattern, b.viewerRequestFunction)
+				}
 				if r.Edge == cdn.EdgePass && r.Stream {
 					orp := m.originRequestPolicy(t, b.originRequestPolicy)
 					if !slices.Contains(orp.headers, "Last-Event-ID") {
@@ -227,6 +235,32 @@ func TestCloudFront(t *testing.T) {
 		}
 		if !m.bool(t, m.attr(t, f.Body, "publish")) {
 			t.Errorf("deny_admin function is not published")
+		}
+	})
+
+	t.Run("canonical path function", func(t *testing.T) {
+		f := m.resource(t, "aws_cloudfront_function", "canonical_path")
+		if !m.bool(t, m.attr(t, f.Body, "publish")) || m.str(t, m.attr(t, f.Body, "runtime")) != "cloudfront-js-2.0" {
+			t.Errorf("canonical_path function: not published, or not cloudfront-js-2.0")
+		}
+		for _, b := range behaviours {
+			if b.pattern != "/metrics*" && b.viewerRequestFunction != "aws_cloudfront_function.canonical_path" {
+				t.Errorf("behaviour %q does not run the canonical_path function", b.pattern)
+			}
+		}
+		samples := canonicalSamples()
+		got := runCloudFrontFunction(t, m.str(t, m.attr(t, f.Body, "code")), samples)
+		for i, p := range samples {
+			want := 0 // the request goes on
+			if !origin.CanonicalPath(p) {
+				want = http.StatusBadRequest
+			}
+			if got[i].Status != want {
+				t.Errorf("%q: function answers %d, want %d (origin.CanonicalPath %v)", p, got[i].Status, want, want == 0)
+			}
+			if got[i].Status != 0 && got[i].CacheControl != "no-store" {
+				t.Errorf("%q: refused with cache-control %q, want no-store", p, got[i].CacheControl)
+			}
 		}
 	})
 
@@ -373,4 +407,48 @@ func cloudFrontMatch(pattern, path string) bool {
 		}
 	}
 	return globMatch(p, kinds, []rune(path))
+}
+
+// cfFunctionResult is what a viewer-request function did with one request:
+// Status 0 when it passed the request on, else the status it answered
+// with and that answer's cache-control.
+type cfFunctionResult struct {
+	Status       int    `json:"status"`
+	CacheControl string `json:"cacheControl"`
+}
+
+// runCloudFrontFunction runs the handler of a CloudFront Function's code
+// with node for a GET of each uri, as CloudFront would at viewer request.
+// Node runs a superset of the cloudfront-js-2.0 runtime's language.
+func runCloudFrontFunction(t *testing.T, code string, uris []string) []cfFunctionResult {
+	t.Helper()
+	node := testenv.NeedProgram(t, "node", "nodejs")
+	driver := code + `
+const uris = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const out = uris.map((uri) => {
+  const r = handler({ version: "1.0", context: { eventType: "viewer-request" }, viewer: { ip: "192.0.2.1" },
+    request: { method: "GET", uri: uri, querystring: {}, headers: {}, cookies: {} } });
+  if (r && r.statusCode) return { status: r.statusCode, cacheControl: ((r.headers || {})["cache-control"] || {}).value || "" };
+  if (!r || r.uri !== uri) throw new Error("the function changed the request for " + uri);
+  return { status: 0 };
+});
+process.stdout.write(JSON.stringify(out));
+`
+	in, err := json.Marshal(uris)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "-e", driver)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	outb, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	var out []cfFunctionResult
+	if err := json.Unmarshal(outb, &out); err != nil || len(out) != len(uris) {
+		t.Fatalf("node output %q: %v", outb, err)
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package tfcheck
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -90,6 +91,60 @@ var ambiguousPaths = []string{
 	"/v1/feeds/x/segments/1/parts/events",
 	"/metrics/",
 	"/metrics/x",
+}
+
+// canonicalSamples are request paths as sent, canonical or not: every
+// route example, and spellings of them an attacker could use to split one
+// cache object into many or pass a segment to the origin per viewer.
+func canonicalSamples() []string {
+	out := []string{"/", "/a!$&'()*+,;=:@b", "/.a", "/a.", "/..a", "/a..b", "/a/...", "/v1/feeds/~x"}
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, rt := range allRoutes() {
+		for _, p := range routeExamples(rt.Pattern) {
+			add(p)
+			i := strings.LastIndexByte(p, '/')
+			last := p[i+1:]
+			if last != "" {
+				c := last[0]
+				add(p[:i+1] + fmt.Sprintf("%%%02X", c) + last[1:]) // "/segments/%31…"
+				add(p[:i+1] + fmt.Sprintf("%%%02x", c) + last[1:]) // lower-case hex
+				add(p[:i] + "%2F" + last)
+				add(p[:i] + "%2f" + last)
+			}
+			add(p + "/")
+			add(p + "/.")
+			add(p + "/..")
+			add(p[:i] + "/." + p[i:])
+			add(p[:i] + "/x/.." + p[i:])
+			add(p[:i] + "/" + p[i:])
+			add("/" + p)
+			add(p[:i] + "\\" + p[i+1:])
+			add(p + "\"")
+			add(p + "{")
+			add(p + "é")
+			add(p + "%")
+		}
+	}
+	return out
+}
+
+// expressibleInRules reports whether p breaks the canonical rule only in
+// ways that Cloudflare's Rules language can state without regular
+// expressions: percent-encoding, a backslash, empty or dot segments. Other
+// bytes that a path may not carry unencoded are left to the origin.
+func expressibleInRules(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c != '%' && c != '\\' && !origin.CanonicalPath("/"+string(c)) && c != '/' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func cacheable(c cdn.EdgeClass) bool {

@@ -44,6 +44,9 @@ func TestEdgeMatchers(t *testing.T) {
 		{`http.host eq "x" or http.host eq "h" and http.host eq "x"`, false},
 		{`(http.host eq "x" or http.host eq "h") and not http.host eq "x"`, true},
 		{`http.host eq r"h"`, true},
+		{`http.request.uri.path contains "/segments/"`, true},
+		{`http.request.uri.path contains "%"`, false},
+		{`http.request.uri.path contains "\\"`, false},
 	} {
 		e, err := parseCloudflareExpr(tc.expr)
 		if err != nil {
@@ -130,6 +133,8 @@ func (e cfCmp) eval(f map[string]string) (bool, error) {
 		return v != e.values[0], nil
 	case "in":
 		return slices.Contains(e.values, v), nil
+	case "contains":
+		return strings.Contains(v, e.values[0]), nil
 	case "strict wildcard":
 		return cloudflareWildcard(e.values[0], v, false), nil
 	case "wildcard":
@@ -341,6 +346,8 @@ func (p *cfParser) primary() (cfExpr, error) {
 		op = "ne"
 	case p.keyword("in"):
 		op = "in"
+	case p.keyword("contains"):
+		op = "contains"
 	case p.keyword("wildcard"):
 		op = "wildcard"
 	case p.keyword("strict"):

@@ -55,6 +55,25 @@ backend default {
 # ---------------------------------------------------------------------------
 # Client side: classify the request and make it identical for every viewer.
 sub vcl_recv {
+    # One spelling per URL. Every marquee path is spelt one way, and the
+    # origin refuses any other spelling (400, no-store): percent-encoding
+    # (no character of a marquee path needs it, so "/segments/%31" is only
+    # a second spelling of "/segments/1", and "%2f" of "%2F"), any byte
+    # outside what a path may carry unencoded, an empty segment ("//", or a
+    # trailing "/" after anything but the root), a "." or ".." segment, and
+    # a request target that is not a path ("*"; Varnish itself turns the
+    # absolute form "http://host/path" into the path and Host). Refusing
+    # them here, for every method, keeps them from becoming cache objects
+    # of their own or, worse, passed requests that each open an origin
+    # stream: they never reach the origin. Case is left alone: feed names
+    # are case-sensitive, and route words spelt in another case are no
+    # route (passed below, 404 at the origin).
+    if (req.url !~ "^/" ||
+        req.url ~ {"^[^?#]*([^A-Za-z0-9._~!$&'()*+,;=:@/?#-]|//|/\.\.?([/?#]|$))"} ||
+        req.url ~ "^/[^?#]*/([?#]|$)") {
+        return (synth(400, "non-canonical path"));
+    }
+
     # Only GET and HEAD are ever cached. Everything else (CORS preflight
     # OPTIONS, and methods the origin answers with 405) goes to the origin
     # unchanged.
@@ -86,9 +105,11 @@ sub vcl_recv {
     # they are cut off: the origin sees, and the cache is keyed on, the path.
     set req.url = regsub(req.url, "[?#].*$", "");
 
-    # Stream mode segments and parts-mode parts. Nothing a browser adds per
-    # viewer may reach the shared origin fetch or split the cache:
-    if (req.url ~ "^/v1/feeds/[^/]+/segments/[0-9]+(/(parts|upto)/[0-9]+)?$") {
+    # Stream mode segments and parts-mode parts, numbers spelt as the
+    # origin accepts them (no leading zero, at most 15 digits; anything else
+    # is passed and refused there). Nothing a browser adds per viewer may
+    # reach the shared origin fetch or split the cache:
+    if (req.url ~ "^/v1/feeds/[^/]+/segments/(0|[1-9][0-9]{0,14})(/(parts|upto)/(0|[1-9][0-9]{0,14}))?$") {
         # Cookies and credentials: marquee never reads them.
         unset req.http.Cookie;
         unset req.http.Authorization;
@@ -238,8 +259,8 @@ sub vcl_backend_error {
     return (deliver);
 }
 
-# Answers made by the edge itself (the /metrics refusal): JSON like the
-# origin's errors, never cached.
+# Answers made by the edge itself (the /metrics and non-canonical path
+# refusals): JSON like the origin's errors, never cached.
 sub vcl_synth {
     set resp.http.Content-Type = "application/json";
     set resp.http.Cache-Control = "no-store";

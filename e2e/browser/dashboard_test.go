@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -22,17 +23,21 @@ var feedNames = []string{"prices", "scores"}
 
 // setup starts NATS, an origin with 3 s segments of 1 s parts that
 // recommends clientMode to clients ("" for the default), the initial state
-// of both demo feeds and a publisher of one update every 20 ms.
+// of both demo feeds and a publisher of one update every 20 ms. The origin
+// listens on 127.0.0.1 and allows its dashboard's ?origin= to name
+// otherOrigin(o): itself under the name localhost, a cross-origin feed.
 func setup(t *testing.T, clientMode string) (*testenv.NATS, *testenv.Origin, *publisher) {
 	t.Helper()
 	n := testenv.StartNATS(t)
-	opts := testenv.Options{SegmentLength: 3 * time.Second, PartLength: time.Second}
+	addr := freeAddr(t)
+	opts := testenv.Options{SegmentLength: 3 * time.Second, PartLength: time.Second, Addr: addr}
+	cfg := origin.Defaults()
+	cfg.DrainDelay, cfg.DrainSpread = 0, 100*time.Millisecond // as testenv's default
 	if clientMode != "" {
-		cfg := origin.Defaults()
-		cfg.DrainDelay, cfg.DrainSpread = 0, 100*time.Millisecond // as testenv's default
 		cfg.ClientMode = clientMode
-		opts.Origin = &cfg
 	}
+	cfg.DashboardOrigins = []string{otherOrigin(addr)}
+	opts.Origin = &cfg
 	o := testenv.StartOrigin(t, n, opts)
 	pub := newPublisher(t, n)
 	pub.waitStream()
@@ -48,6 +53,23 @@ func setup(t *testing.T, clientMode string) (*testenv.NATS, *testenv.Origin, *pu
 	pub.start(20 * time.Millisecond)
 	t.Cleanup(pub.halt)
 	return n, o, pub
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// otherOrigin is the origin listening on addr (127.0.0.1:port) under the
+// name localhost: another origin to the browser.
+func otherOrigin(addr string) string {
+	return "http://" + strings.Replace(addr, "127.0.0.1", "localhost", 1)
 }
 
 // sameJSON reports whether a and b encode the same value.
@@ -204,8 +226,13 @@ func followSegments(t *testing.T, mode string) {
 		return nil
 	})
 	b := startBrowser(t) // stopped before the origin
-	feedOrigin := strings.Replace(o.URL, "127.0.0.1", "localhost", 1)
+	feedOrigin := otherOrigin(o.Addr)
 	b.open(o.URL + "/?origin=" + url.QueryEscape(feedOrigin))
+	var base string
+	b.eval(`window.__marquee.base`, &base)
+	if base != feedOrigin {
+		t.Fatalf("page base %q, want the allowed ?origin= %q", base, feedOrigin)
+	}
 
 	testenv.Eventually(t, 90*time.Second, func() error {
 		page, err := b.feeds()
@@ -541,5 +568,49 @@ func TestDashboardRecoversFromRestart(t *testing.T) {
 			}
 			checkDOM(t, b, page)
 		})
+	}
+}
+
+// TestDashboardOriginAllowList: the dashboard shows another origin's feeds
+// only when the server allows that origin (MARQUEE_DASHBOARD_ORIGINS, served
+// in the page); any other ?origin= is ignored with a console warning, and
+// the page shows its own origin's feeds, so that a link cannot put another
+// site's data under this site's address.
+func TestDashboardOriginAllowList(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser")
+	_, o, _ := setup(t, "")
+	b := startBrowser(t)
+	for _, tc := range []struct{ param, want string }{
+		{"http://localhost:1", ""},      // not allowed: another port
+		{"https://marquee.example", ""}, // not allowed
+		{"javascript:alert(1)", ""},     // not http(s)
+		{otherOrigin(o.Addr), otherOrigin(o.Addr)},
+		{o.URL + "/", o.URL}, // the page's own origin
+	} {
+		b.open(o.URL + "/?origin=" + url.QueryEscape(tc.param))
+		var base string
+		b.eval(`window.__marquee.base`, &base)
+		if base != tc.want {
+			t.Errorf("?origin=%s: page base %q, want %q", tc.param, base, tc.want)
+		}
+		testenv.Eventually(t, 20*time.Second, func() error {
+			for _, f := range feedNames {
+				if p := b.mustFeeds()[f]; p.Status != "live" {
+					return fmt.Errorf("?origin=%s: %s is %q", tc.param, f, p.Status)
+				}
+			}
+			return nil
+		})
+	}
+	b.mu.Lock()
+	warned := 0
+	for _, l := range b.logs {
+		if strings.Contains(l, "ignoring ?origin=") {
+			warned++
+		}
+	}
+	b.mu.Unlock()
+	if warned != 3 {
+		t.Errorf("%d console warnings about an ignored ?origin=, want 3", warned)
 	}
 }

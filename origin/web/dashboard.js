@@ -1,7 +1,11 @@
 // marquee public dashboard: every feed the origin lists, rendered with the
 // browser client. Query parameters: ?origin=<base URL of another marquee>
 // (cross-origin, no credentials) and ?mode=stream|parts|direct (default: the
-// mode the origin's descriptor recommends).
+// mode the origin's descriptor recommends). ?origin= is honoured only for
+// this page's own origin and the origins the server lists in the page's
+// data-origins attribute (MARQUEE_DASHBOARD_ORIGINS), so that a link cannot
+// show another site's data under this site's address; the page's CSP
+// (connect-src) allows the same and no more.
 //
 // Prices ({symbol, price, ...}) get a ticker table, scores ({home, away,
 // home_score, away_score, ...}) a scoreboard, anything else a generic table.
@@ -40,12 +44,20 @@ function dump() {
 
 function originParam(s) {
   if (!s) return "";
+  let u;
   try {
-    const u = new URL(s);
-    if (u.protocol == "http:" || u.protocol == "https:") return u.href.replace(/\/+$/, "");
+    u = new URL(s);
   } catch {}
-  console.warn("marquee: ignoring ?origin=, not an http(s) URL:", s);
-  return "";
+  if (!u || (u.protocol != "http:" && u.protocol != "https:")) {
+    console.warn("marquee: ignoring ?origin=, not an http(s) URL:", s);
+    return "";
+  }
+  const allowed = (document.documentElement.dataset.origins || "").split(" ").filter(Boolean);
+  if (u.origin != location.origin && !allowed.includes(u.origin)) {
+    console.warn("marquee: ignoring ?origin=, not this page's origin nor one it allows (data-origins):", u.origin);
+    return "";
+  }
+  return (u.origin + u.pathname).replace(/\/+$/, ""); // no credentials, query or fragment
 }
 
 function el(tag, attrs = {}, ...kids) {

@@ -32,6 +32,25 @@ locals {
   }
   class_order = ["deny", "pass", "segment", "short", "static"]
 
+  # One spelling per URL (origin.CanonicalPath): the path as the viewer
+  # sent it (raw, before Cloudflare's URL normalization) with
+  # percent-encoding or a backslash, an empty segment (a double slash, a
+  # trailing slash after anything but the root) or a "." or ".." segment.
+  # Without "matches" (regular expressions) the other bytes a path may not
+  # carry unencoded cannot be listed; the origin refuses them (400,
+  # no-store, never cached).
+  raw_path = "raw.http.request.uri.path"
+  non_canonical_path = join(" or ", [
+    "${local.raw_path} contains \"%\"",
+    "${local.raw_path} contains \"\\\\\"",
+    "${local.raw_path} contains \"//\"",
+    "${local.raw_path} contains \"/./\"",
+    "${local.raw_path} contains \"/../\"",
+    "${local.raw_path} strict wildcard \"*/.\"",
+    "${local.raw_path} strict wildcard \"*/..\"",
+    "(${local.raw_path} strict wildcard \"*/\" and ${local.raw_path} ne \"/\")",
+  ])
+
   # One exclusive expression per class.
   class_expression = {
     for i, class in local.class_order : class => join(" and ", concat(

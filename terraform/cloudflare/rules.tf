@@ -104,24 +104,41 @@ resource "cloudflare_ruleset" "config" {
 }
 
 # Custom firewall rules (phase http_request_firewall_custom): refuse the
-# admin paths at the edge.
-resource "cloudflare_ruleset" "deny_admin" {
-  count = var.deny_admin ? 1 : 0
-
+# admin paths at the edge, and every path not spelt as marquee spells it
+# (one spelling per cacheable URL, so that no spelling gets a cache entry
+# or an origin fetch of its own; the origin refuses the same paths).
+resource "cloudflare_ruleset" "firewall" {
   zone_id     = var.zone_id
   name        = "marquee custom firewall rules"
-  description = "marquee ${var.hostname}: admin paths are never served through the edge"
+  description = "marquee ${var.hostname}: admin paths and non-canonical paths are never served through the edge"
   kind        = "zone"
   phase       = "http_request_firewall_custom"
 
-  rules = [
-    {
-      ref         = "marquee_deny_admin"
-      description = "marquee: block /metrics"
-      expression  = "(${local.on_host}) and (${local.class_paths["deny"]})"
-      action      = "block"
-    },
-  ]
+  rules = concat(
+    var.deny_admin ? [
+      {
+        ref         = "marquee_deny_admin"
+        description = "marquee: block /metrics"
+        expression  = "(${local.on_host}) and (${local.class_paths["deny"]})"
+        action      = "block"
+      },
+    ] : [],
+    [
+      {
+        ref         = "marquee_canonical_path"
+        description = "marquee: block paths with percent-encoding, empty, \".\" or \"..\" segments"
+        expression  = "(${local.on_host}) and (${local.non_canonical_path})"
+        action      = "block"
+      },
+    ],
+  )
+}
+
+# The firewall ruleset used to be cloudflare_ruleset.deny_admin[0] (the
+# admin rule only, and only with deny_admin): keep its state.
+moved {
+  from = cloudflare_ruleset.deny_admin[0]
+  to   = cloudflare_ruleset.firewall
 }
 
 # Origin rules (phase http_request_origin): connect to the origin on another

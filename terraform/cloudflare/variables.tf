@@ -63,7 +63,7 @@ variable "ignore_query_string" {
 }
 
 variable "deny_admin" {
-  description = "Block /metrics at the edge with a custom firewall rule, in case the hostname is ever pointed at marquee's admin listener. The cache rules bypass it either way."
+  description = "Block /metrics at the edge with a custom firewall rule, in case the hostname is ever pointed at marquee's admin listener. The cache rules bypass it either way. (The custom firewall ruleset exists either way: it also blocks non-canonical paths.)"
   type        = bool
   default     = true
 }

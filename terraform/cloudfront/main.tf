@@ -12,7 +12,9 @@
 # CloudFront uses the first behaviour whose pattern matches ("*" matches any
 # characters, "/" included), so the uncached behaviours come first: a path
 # that two patterns match is never cached by mistake. For marquee's routes
-# the patterns do not overlap; cdn/tfcheck checks both.
+# the patterns do not overlap; cdn/tfcheck checks both. Every behaviour but
+# the admin one runs the canonical_path function at viewer request: a path
+# not spelt as marquee spells it is answered 400, never cached.
 
 locals {
   origin_id       = "marquee"
@@ -88,6 +90,11 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.caching_disabled.id
     origin_request_policy_id   = aws_cloudfront_origin_request_policy.direct.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.canonical_path.arn
+    }
   }
 
   # Health (cdn.EdgePass): always the origin's answer of now.
@@ -101,6 +108,11 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.caching_disabled.id
     origin_request_policy_id   = aws_cloudfront_origin_request_policy.nothing_per_viewer.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.canonical_path.arn
+    }
   }
 
   ordered_cache_behavior {
@@ -113,6 +125,11 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.caching_disabled.id
     origin_request_policy_id   = aws_cloudfront_origin_request_policy.nothing_per_viewer.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.canonical_path.arn
+    }
   }
 
   # Segments, parts and upto ranges (cdn.EdgeSegment): one origin fetch per
@@ -128,6 +145,11 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = aws_cloudfront_cache_policy.segments.id
     origin_request_policy_id   = aws_cloudfront_origin_request_policy.nothing_per_viewer.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.canonical_path.arn
+    }
   }
 
   # Everything else: feed list, descriptors, snapshots (cdn.EdgeShort) and
@@ -142,6 +164,11 @@ resource "aws_cloudfront_distribution" "this" {
     cache_policy_id            = aws_cloudfront_cache_policy.public.id
     origin_request_policy_id   = aws_cloudfront_origin_request_policy.nothing_per_viewer.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.canonical_path.arn
+    }
   }
 
   restrictions {

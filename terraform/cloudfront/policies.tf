@@ -150,3 +150,15 @@ resource "aws_cloudfront_function" "deny_admin" {
   publish = true
   code    = file("${path.module}/deny_admin.js")
 }
+
+# Answers a path not spelt as marquee spells it (percent-encoding, empty,
+# "." or ".." segments) at the edge (400, no-store), on every behaviour but
+# the admin one, so that no spelling gets a cache entry or an origin fetch of
+# its own. The origin refuses the same paths.
+resource "aws_cloudfront_function" "canonical_path" {
+  name    = "${var.name}-canonical-path"
+  runtime = "cloudfront-js-2.0"
+  comment = "marquee: one spelling per URL"
+  publish = true
+  code    = file("${path.module}/canonical_path.js")
+}
