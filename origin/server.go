@@ -175,6 +175,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.m.requests.WithLabelValues(route, strconv.Itoa(code/100)+"xx").Inc()
 	}()
+	// marquee's public API takes no request bodies. A request that
+	// announces one is refused below, whatever else is wrong with it; its
+	// connection is closed after the answer and never waits long for a
+	// body that may never come (net/http discards a little of it first).
+	hasBody := r.ContentLength != 0 || len(r.TransferEncoding) > 0
+	if hasBody {
+		boundBody(rec, r)
+	}
 	// Refusals that need no route, before the mux sees the request (it
 	// would redirect a path it cleans, and answer with a body).
 	if !canonicalPath(r) {
@@ -186,8 +194,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(rec, r, refusedMethod, httpError{Code: http.StatusMethodNotAllowed, Msg: "method not allowed"})
 		return
 	}
-	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
-		s.refuseBody(rec, r)
+	if hasBody {
+		s.refuse(rec, r, refusedBody, httpError{Code: http.StatusBadRequest, Msg: "a " + r.Method + " request must not have a body"})
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
@@ -250,15 +258,14 @@ func pathByte(c byte) bool {
 // to a TCP reset. Past this deadline it stops waiting for the body.
 const bodyDrainTimeout = time.Second
 
-// refuseBody answers a GET, HEAD or OPTIONS request that announces a body
-// (Content-Length above 0, or any Transfer-Encoding) with 400 and closes
-// the connection. The handler never reads the body.
-func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request) {
+// boundBody makes the connection of a request with a body close after the
+// answer, and bounds how long net/http waits for the body it discards.
+// The handler never reads the body.
+func boundBody(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close")
 		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyDrainTimeout))
 	}
-	s.refuse(w, r, refusedBody, httpError{Code: http.StatusBadRequest, Msg: "a " + r.Method + " request must not have a body"})
 }
 
 // refuse answers e and counts the refusal under reason.

@@ -92,6 +92,7 @@ type App struct {
 	srv      *origin.Server
 
 	pub, adm          net.Listener // adm nil when the admin listener is off
+	maxConns          int          // cap on concurrent public connections
 	httpSrv, adminSrv *http.Server
 
 	bg     context.Context // background work; cancelled by Close
@@ -175,7 +176,8 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		return nil, err
 	}
 
-	a.srv = origin.New(cfg.Origin, a.hub, a.Ready, origin.NewMetrics(reg), log)
+	om := origin.NewMetrics(reg)
+	a.srv = origin.New(cfg.Origin, a.hub, a.Ready, om, log)
 	reg.MustRegister(newHubCollector(a.hub), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "marquee_ready",
 		Help: "1 while /readyz answers 200 (NATS connected, state loaded, not draining), else 0.",
@@ -186,9 +188,16 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		return 0
 	}))
 
-	if a.pub, err = net.Listen("tcp", cfg.Addr); err != nil {
+	maxConns, err := connectionCap(cfg.MaxConnections)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
 		return nil, fmt.Errorf("MARQUEE_ADDR: listen %s: %w", cfg.Addr, err)
 	}
+	a.pub = origin.LimitListener(ln, maxConns, om)
+	a.maxConns = maxConns
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	a.httpSrv = &http.Server{
 		Handler:           a.srv.Handler(),
@@ -232,6 +241,9 @@ func (a *App) AdminAddr() string {
 	}
 	return a.adm.Addr().String()
 }
+
+// MaxConnections returns the cap on concurrent public connections in force.
+func (a *App) MaxConnections() int { return a.maxConns }
 
 // NATSURL returns the URL of the NATS server in use (the embedded one's
 // when cfg.NATS.URL was empty).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -200,4 +201,91 @@ func TestAdminMuxFromRouteTable(t *testing.T) {
 	if _, err := adminMux(map[string]http.Handler{"/metrics": ok, "/healthz": ok, "/readyz": ok, "/debug": ok}); err == nil {
 		t.Error("handler without a route accepted")
 	}
+}
+
+// TestSlowBodyNotHeld: a request that announces a body and never sends it
+// is answered and its connection closed within a bound, whatever its
+// method (the attack held such connections for as long as the client
+// liked, and enough of them starved the process of file handles).
+func TestSlowBodyNotHeld(t *testing.T) {
+	a, _ := start(t, testConfig(t))
+	waitReady(t, a)
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "OPTIONS"} {
+		c, err := net.Dial("tcp", a.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "%s /v1/feeds HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", method)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c) // returns once the server closed the connection
+		c.Close()
+		if err != nil {
+			t.Errorf("%s: connection held: %v (read %q)", method, err, b)
+			continue
+		}
+		if !bytes.HasPrefix(b, []byte("HTTP/1.1 4")) {
+			t.Errorf("%s: answer %q", method, b)
+		}
+	}
+}
+
+// TestConnectionCap: connections beyond MARQUEE_MAX_CONNECTIONS are closed
+// at once and counted; a cap above what the open-file limit allows is a
+// configuration error.
+func TestConnectionCap(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxConnections = 2
+	a, _ := start(t, cfg)
+	waitReady(t, a)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", a.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	// The listener admits connections in order; wait until both are counted.
+	deadline := time.Now().Add(10 * time.Second)
+	for !bytes.Contains(metrics(t, a), []byte("marquee_http_connections 2")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("two connections not counted:\n%s", grep(metrics(t, a), "marquee_http_connections"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := net.Dial("tcp", a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Errorf("third connection not closed: n=%d err=%v", n, err)
+	}
+	c.Close()
+	if m := metrics(t, a); !bytes.Contains(m, []byte("marquee_http_connections_refused_total 1")) {
+		t.Errorf("refusal not counted:\n%s", grep(m, "marquee_http_connections"))
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	cfg.MaxConnections = 1 << 30
+	if _, err := New(cfg, Deps{}); err == nil || !strings.Contains(err.Error(), "MARQUEE_MAX_CONNECTIONS") {
+		t.Errorf("huge cap: %v", err)
+	}
+}
+
+func metrics(t *testing.T, a *App) []byte {
+	t.Helper()
+	_, b := get(t, "http://"+a.AdminAddr()+"/metrics")
+	return b
+}
+
+func grep(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

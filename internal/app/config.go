@@ -21,6 +21,12 @@ type Config struct {
 	AdminAddr string `env:"ADMIN_ADDR" envDefault:"127.0.0.1:9090"`
 	// ShutdownTimeout bounds the whole drain at SIGINT/SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	// MaxConnections caps concurrent connections on the public listener;
+	// further connections are closed at once and counted. Default 0: the
+	// process's open-file limit minus a reserve (a fifth, at least 256) for
+	// NATS, the JetStream store and the admin listener, so that no flood
+	// of viewers can starve ingestion of file handles.
+	MaxConnections int `env:"MAX_CONNECTIONS" envDefault:"0"`
 
 	Segmenter segmenter.Config
 	Origin    origin.Config
@@ -50,6 +56,9 @@ func (c Config) validate(shortSegments bool) error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			return fmt.Errorf("MARQUEE_ADMIN_ADDR must be host:port or empty, got %q", c.AdminAddr)
 		}
+	}
+	if c.MaxConnections < 0 {
+		return fmt.Errorf("MARQUEE_MAX_CONNECTIONS must not be negative, got %d", c.MaxConnections)
 	}
 	if c.ShutdownTimeout < time.Second {
 		return fmt.Errorf("MARQUEE_SHUTDOWN_TIMEOUT must be at least 1s, got %s", c.ShutdownTimeout)
