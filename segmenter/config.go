@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -103,6 +104,9 @@ func (c Config) check() error {
 	if c.Retry < 0 || c.Retry > time.Hour {
 		return fmt.Errorf("MARQUEE_RETRY must be between 0s and 1h, got %s", c.Retry)
 	}
+	if !validPrefix(c.URLPrefix) {
+		return fmt.Errorf("MARQUEE_URL_PREFIX must be a path like /v1/feeds (starting with /, no trailing /, letters, digits and -._~/ only), got %q", c.URLPrefix)
+	}
 	if c.MaxFeeds < 1 {
 		return fmt.Errorf("MARQUEE_MAX_FEEDS must be at least 1, got %d", c.MaxFeeds)
 	}
@@ -121,3 +125,24 @@ func (c Config) retention() time.Duration {
 
 // Parts returns the number of parts per segment.
 func (c Config) Parts() int { return int(c.SegmentLength / c.PartLength) }
+
+// validPrefix reports whether p can be written into every "next" event and
+// descriptor as it is: an absolute path of unreserved characters, without
+// empty, "." or ".." segments.
+func validPrefix(p string) bool {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || len(p) > 256 {
+		return false
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -539,3 +539,20 @@ func TestConfigLateness(t *testing.T) {
 		t.Errorf("default = %v, want %v", got, want)
 	}
 }
+
+func TestURLPrefixValidated(t *testing.T) {
+	for _, p := range []string{"/v1/feeds", "/live/v1/feeds", "/a"} {
+		c := testConfig()
+		c.URLPrefix = p
+		if err := c.check(); err != nil {
+			t.Errorf("%q refused: %v", p, err)
+		}
+	}
+	for _, p := range []string{"v1/feeds", "/v1/feeds/", "//x", "/a/../b", "/a b", "/\xff", `/a"b`, "/a%31"} {
+		c := testConfig()
+		c.URLPrefix = p
+		if err := c.check(); err == nil || !strings.Contains(err.Error(), "MARQUEE_URL_PREFIX") {
+			t.Errorf("%q: err = %v", p, err)
+		}
+	}
+}
