@@ -53,6 +53,22 @@ func adminMux(handlers map[string]http.Handler) (*http.ServeMux, error) {
 	return mux, nil
 }
 
+// refuseBodies answers a request that announces a body with 400 and
+// closes its connection without reading the body: the admin listener, like
+// the public one, takes no request bodies.
+func refuseBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Cache-Control", "no-store")
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+			http.Error(w, "request bodies are not accepted", http.StatusBadRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Deps are what an App is given rather than builds.
 type Deps struct {
 	// Log receives every component's logs. Nil discards.
@@ -219,9 +235,9 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 			return nil, err
 		}
 		a.adminSrv = &http.Server{
-			Handler:           mux,
+			Handler:           refuseBodies(mux),
 			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
+			ReadTimeout:       10 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    32 << 10,

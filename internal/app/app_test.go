@@ -210,8 +210,12 @@ func TestAdminMuxFromRouteTable(t *testing.T) {
 func TestSlowBodyNotHeld(t *testing.T) {
 	a, _ := start(t, testConfig(t))
 	waitReady(t, a)
-	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "OPTIONS"} {
-		c, err := net.Dial("tcp", a.Addr())
+	for _, tc := range []struct{ method, addr string }{
+		{"GET", a.Addr()}, {"HEAD", a.Addr()}, {"POST", a.Addr()}, {"PUT", a.Addr()}, {"OPTIONS", a.Addr()},
+		{"GET", a.AdminAddr()}, {"POST", a.AdminAddr()},
+	} {
+		method := tc.method
+		c, err := net.Dial("tcp", tc.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,11 +224,11 @@ func TestSlowBodyNotHeld(t *testing.T) {
 		b, err := io.ReadAll(c) // returns once the server closed the connection
 		c.Close()
 		if err != nil {
-			t.Errorf("%s: connection held: %v (read %q)", method, err, b)
+			t.Errorf("%s %s: connection held: %v (read %q)", method, tc.addr, err, b)
 			continue
 		}
 		if !bytes.HasPrefix(b, []byte("HTTP/1.1 4")) {
-			t.Errorf("%s: answer %q", method, b)
+			t.Errorf("%s %s: answer %q", method, tc.addr, b)
 		}
 	}
 }
