@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"marquee/cdn"
+	"marquee/segmenter"
 	"marquee/sse"
 )
 
@@ -46,6 +47,7 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	// Last-Event-ID that is not a plain sequence number is ignored: the
 	// viewer gets a snapshot, which is always correct.
 	if id, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
+		s.catchUp(st, f, id)
 		var ok bool
 		buf, cursor, ok, _, _ = f.DirectSince(id, buf)
 		resumed = ok
@@ -101,6 +103,38 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 			buf = append(buf, keepaliveFrame...)
 		case <-st.ctx.Done():
 			reason = reasonOf(st.ctx) // the client left, or drain
+			return
+		}
+	}
+}
+
+// directCatchUp bounds how long a direct viewer resuming from an id this
+// replica has not applied yet waits for it. Behind a load balancer a viewer
+// may reconnect to a replica a little behind the one it left; waiting
+// lets it resume exactly where it was instead of stepping back to an older
+// snapshot and seeing updates again. An id that never comes (a bogus one,
+// or one from before the stream was recreated) costs this wait, then a
+// snapshot.
+const directCatchUp = 2 * time.Second
+
+// catchUp waits until the feed has applied id, for at most directCatchUp,
+// the stream's end (drain, client gone) or shutdown.
+func (s *Server) catchUp(st *stream, f *segmenter.Feed, id uint64) {
+	if f.Seq() >= id {
+		return
+	}
+	timer := time.NewTimer(directCatchUp)
+	defer timer.Stop()
+	for {
+		_, _, _, wake, closed := f.DirectSince(id, nil)
+		if closed || f.Seq() >= id {
+			return
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return
+		case <-st.ctx.Done():
 			return
 		}
 	}
