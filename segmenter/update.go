@@ -31,4 +31,10 @@ type Sink interface {
 	// Loaded tells the sink that the replay of stored state is complete
 	// (with core NATS: that the subscription is in place). Idempotent.
 	Loaded()
+	// Reload tells the sink that the source is about to replay the whole
+	// stored state again (resumed past discarded messages, or stream
+	// recreated with restarted sequences); Applies until the next Loaded()
+	// fold into fresh state that Loaded swaps in, writing a snapshot to
+	// viewers at once.
+	Reload()
 }
