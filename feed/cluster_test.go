@@ -182,6 +182,8 @@ func (p *steadyPublisher) firstAckAt(t time.Time) (acked, bool) {
 type failover struct {
 	how       string
 	newLeader time.Duration // from the failure until a new stream leader was seen
+	newMeta   time.Duration // until a new meta leader was seen, if the node led the meta layer
+	afterBoth time.Duration // from the later of the two until the source applied a message
 	stall     time.Duration // the longest time without a message applied, around the failure
 	lag       time.Duration // from the first ack after the new leader until the source applied that message
 	stallSeen bool          // Status reported Stalled meanwhile
@@ -227,6 +229,7 @@ func TestJetStreamSourceLeaderFailover(t *testing.T) {
 				}
 			}
 		})
+		meta := c.MetaLeader()
 		start := time.Now()
 		if how == "kill" {
 			c.Kill(leader)
@@ -243,6 +246,19 @@ func TestJetStreamSourceLeaderFailover(t *testing.T) {
 		}
 		leaderAt := time.Now()
 		f.newLeader = leaderAt.Sub(start)
+		bothAt := leaderAt
+		if meta == leader {
+			for m := c.MetaLeader(); m < 0 || m == leader; m = c.MetaLeader() {
+				if time.Since(start) > 60*time.Second {
+					t.Fatalf("round %d: no new meta leader", round)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			f.newMeta = time.Since(start)
+			if m := start.Add(f.newMeta); m.After(bothAt) {
+				bothAt = m
+			}
+		}
 		var first acked
 		waitForLong(t, 60*time.Second, "a message acknowledged after the new leader", func() bool {
 			var ok bool
@@ -252,15 +268,23 @@ func TestJetStreamSourceLeaderFailover(t *testing.T) {
 		waitForLong(t, 60*time.Second, "consuming resumed", func() bool { return sink.has(first.seq) })
 		a, _ := sink.find(first.seq)
 		f.lag = a.at.Sub(first.at)
+		if b, ok := sink.firstAppliedAt(bothAt); ok {
+			f.afterBoth = b.Sub(bothAt)
+		}
 		f.stall = sink.maxGap(start.Add(-time.Second), a.at)
 		waitForLong(t, 30*time.Second, "Stalled cleared", func() bool { st := src.Status(); return !st.Stalled && st.Ready() })
 		close(watchStop)
 		watch.Wait()
 		f.stallSeen = stalled.Load()
 		results = append(results, f)
-		t.Logf("round %d: %s node %d: new stream leader (node %d) after %v; longest time without a message applied %v; "+
-			"the first message acknowledged after the new leader applied %v after its ack; Stalled reported: %v",
-			round, how, leader, next, f.newLeader.Round(time.Millisecond), f.stall.Round(time.Millisecond), f.lag.Round(time.Millisecond), f.stallSeen)
+		metaNote := "it did not lead the meta layer"
+		if meta == leader {
+			metaNote = fmt.Sprintf("new meta leader after %v", f.newMeta.Round(time.Millisecond))
+		}
+		t.Logf("round %d: %s node %d: new stream leader (node %d) after %v, %s; longest time without a message applied %v; "+
+			"the first message acknowledged after the new stream leader applied %v after its ack; first message applied %v after both leaders were there; Stalled reported: %v",
+			round, how, leader, next, f.newLeader.Round(time.Millisecond), metaNote, f.stall.Round(time.Millisecond), f.lag.Round(time.Millisecond),
+			f.afterBoth.Round(time.Millisecond), f.stallSeen)
 		if how == "kill" && f.stall > 2*cfg.StallTimeout && !f.stallSeen {
 			t.Errorf("round %d: no Stalled reported during a %v stall (stall timeout %v)", round, f.stall.Round(time.Millisecond), cfg.StallTimeout)
 		}
@@ -299,7 +323,7 @@ func TestJetStreamSourceLeaderFailover(t *testing.T) {
 }
 
 func summarize(t *testing.T, rs []failover) {
-	type agg struct{ stall, lag, leader []time.Duration }
+	type agg struct{ stall, lag, leader, both []time.Duration }
 	by := map[string]*agg{}
 	for _, r := range rs {
 		a := by[r.how]
@@ -307,14 +331,15 @@ func summarize(t *testing.T, rs []failover) {
 			a = &agg{}
 			by[r.how] = a
 		}
-		a.stall, a.lag, a.leader = append(a.stall, r.stall), append(a.lag, r.lag), append(a.leader, r.newLeader)
+		a.stall, a.lag, a.leader, a.both = append(a.stall, r.stall), append(a.lag, r.lag), append(a.leader, r.newLeader), append(a.both, r.afterBoth)
 	}
 	span := func(ds []time.Duration) string {
 		slices.Sort(ds)
 		return fmt.Sprintf("%v..%v", ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
 	}
 	for how, a := range by {
-		t.Logf("%s (%d rounds): new leader after %s; stall %s; lag after the new leader %s", how, len(a.stall), span(a.leader), span(a.stall), span(a.lag))
+		t.Logf("%s (%d rounds): new stream leader after %s; stall %s; lag behind the first ack after the new stream leader %s; first message applied after stream and meta leader were back %s",
+			how, len(a.stall), span(a.leader), span(a.stall), span(a.lag), span(a.both))
 	}
 }
 

@@ -455,3 +455,15 @@ func (s *fakeSink) maxGap(from, to time.Time) time.Duration {
 	}
 	return max(gap, to.Sub(prev))
 }
+
+// firstAppliedAt returns when the first update at or after t was applied.
+func (s *fakeSink) firstAppliedAt(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.log {
+		if !a.at.Before(t) {
+			return a.at, true
+		}
+	}
+	return time.Time{}, false
+}

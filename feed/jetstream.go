@@ -22,11 +22,8 @@ const (
 	// while: creating or updating a (replicated) stream; and core NATS'
 	// flush after subscribing.
 	apiTimeout = 10 * time.Second
-	// callTimeout bounds every other JetStream API call: stream info and
-	// consumer creation on the way to consuming, and the watchdog's checks.
-	// They take milliseconds when JetStream works; while a stream has no
-	// leader they are not answered at all, and a short bound is what lets
-	// the source retry soon after a new leader took over.
+	// callTimeout bounds each of the watchdog's checks. (The calls on the
+	// way to a consumer are hedged: see apiHedge.)
 	callTimeout = 2 * time.Second
 	// retryMin and retryMax bound the pause before re-creating a failed
 	// consumer: it starts at retryMin, doubles per failure without progress
@@ -62,10 +59,13 @@ var errLostInFlight = errors.New("delivery sequence skipped: messages lost in fl
 // itself: after a reconnect that lost the consumer, two missed heartbeats,
 // a deleted consumer or a lost delivery, Run creates a new consumer that
 // resumes after the last sequence handled, after a pause that starts at
-// 100 ms and doubles up to 1 s while nothing is handled. Every JetStream
-// call on that way is bounded by 2 s (10 s to create or update the stream),
-// so that consuming resumes within a few seconds once a new stream leader
-// answers.
+// 100 ms and doubles up to 1 s while nothing is handled. The JetStream
+// calls on that way (stream info, consumer creation) are sent again every
+// 500 ms while unanswered, because JetStream drops requests that arrive
+// while the stream or the meta layer has no leader; a call in flight is also
+// cut short by the stream's LEADER_ELECTED advisory, and the consumer is
+// replaced right after every reconnect. So consuming resumes within about
+// half a second of a new leader (measured: see the failover test).
 //
 // Gaps. A skipped stream sequence means the stream removed messages before
 // the source read them (limits such as MaxMsgsPerSubject or MaxAge, a
@@ -149,6 +149,10 @@ type JetStreamSource struct {
 	announced time.Time // creation time of the stream last logged
 	prefix    string    // of consumer names
 	serial    int       // of consumer names
+	// unconfirmed is the config of the last consumer whose creation failed:
+	// the next one with the same start reuses its name, so that a request
+	// that did reach the server creates no orphan.
+	unconfirmed *jetstream.ConsumerConfig
 }
 
 // phase is what the source does, which decides what a skipped sequence
@@ -305,6 +309,7 @@ func (s *JetStreamSource) Run(ctx context.Context) error {
 	wctx, stopWatch := context.WithCancel(ctx)
 	var watch sync.WaitGroup
 	watch.Go(func() { s.watch(wctx, js) })
+	watch.Go(func() { s.watchConn(wctx) })
 	defer func() {
 		if adv != nil {
 			_ = adv.Unsubscribe()
@@ -510,10 +515,10 @@ func (s *JetStreamSource) checkResume(info *jetstream.StreamInfo, ci *jetstream.
 
 // createConsumer creates the next consumer: last message per subject when
 // (re)loading from scratch, else from the sequence after the last handled.
+// The call is hedged (see apiHedge); creating a consumer with the same name
+// and config again is a no-op on the server, so the copies are safe.
 func (s *JetStreamSource) createConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	s.serial++
 	cfg := jetstream.ConsumerConfig{
-		Name:              fmt.Sprintf("%s_%d", s.prefix, s.serial),
 		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
 		FilterSubject:     subjectsFor(s.cfg.SubjectPrefix),
@@ -530,16 +535,24 @@ func (s *JetStreamSource) createConsumer(ctx context.Context, js jetstream.JetSt
 	} else {
 		s.phase = phaseReplay
 	}
+	if u := s.unconfirmed; u != nil && u.DeliverPolicy == cfg.DeliverPolicy && u.OptStartSeq == cfg.OptStartSeq {
+		cfg.Name = u.Name
+	} else {
+		s.serial++
+		cfg.Name = fmt.Sprintf("%s_%d", s.prefix, s.serial)
+	}
 	s.delivered = 0
-	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	cons, err := js.CreateConsumer(cctx, s.cfg.Stream, cfg)
+	cons, err := hedged(ctx, apiHedge, func(ctx context.Context) (jetstream.Consumer, error) {
+		return js.CreateConsumer(ctx, s.cfg.Stream, cfg)
+	})
 	if err != nil {
+		s.unconfirmed = &cfg
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			s.setStreamMissing(true)
 		}
 		return nil, fmt.Errorf("jetstream source: create consumer on %s: %w", s.cfg.Stream, err)
 	}
+	s.unconfirmed = nil
 	s.log.Debug("consumer created", "consumer", cfg.Name, "deliver", cfg.DeliverPolicy.String(), "start_seq", cfg.OptStartSeq,
 		"pending", cons.CachedInfo().NumPending)
 	return cons, nil

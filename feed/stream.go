@@ -99,9 +99,9 @@ func (s *JetStreamSource) ensureStream(ctx context.Context, js jetstream.JetStre
 }
 
 func (s *JetStreamSource) streamInfo(ctx context.Context, js jetstream.JetStream) (*jetstream.StreamInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	stream, err := js.Stream(ctx, s.cfg.Stream)
+	stream, err := hedged(ctx, apiHedge, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.Stream(ctx, s.cfg.Stream)
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, err

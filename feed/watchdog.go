@@ -20,15 +20,30 @@ func (c Config) checkEvery() time.Duration {
 }
 
 // watch runs the watchdog until ctx is done. It is started and waited for
-// by Run. Besides its periodic check, it replaces the consumer after every
-// reconnect: the consumer has one replica, and if it lived on the server
-// that went away, waiting for its missed heartbeats would cost 2 s.
+// by Run.
 func (s *JetStreamSource) watch(ctx context.Context, js jetstream.JetStream) {
-	status := s.nc.StatusChanged(nats.RECONNECTING, nats.CONNECTED)
-	defer s.nc.RemoveStatusListener(status)
 	t := time.NewTicker(s.cfg.checkEvery())
 	defer t.Stop()
 	var lastKick time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.check(ctx, js, &lastKick)
+		s.publishHealth(time.Now())
+	}
+}
+
+// watchConn replaces the consumer after every reconnect, until ctx is done:
+// the consumer has one replica, and if it lived on the server that went
+// away, waiting for its missed heartbeats would cost 2 s. It is a goroutine
+// of its own, started and waited for by Run, so that a check blocked on a
+// JetStream without a leader does not delay it.
+func (s *JetStreamSource) watchConn(ctx context.Context) {
+	status := s.nc.StatusChanged(nats.RECONNECTING, nats.CONNECTED)
+	defer s.nc.RemoveStatusListener(status)
 	reconnecting := false
 	for {
 		select {
@@ -36,8 +51,7 @@ func (s *JetStreamSource) watch(ctx context.Context, js jetstream.JetStream) {
 			return
 		case st, ok := <-status:
 			if !ok {
-				status = nil // the connection was closed; Run ends soon
-				continue
+				return // the connection was closed; Run ends soon
 			}
 			switch {
 			case st == nats.RECONNECTING:
@@ -46,11 +60,7 @@ func (s *JetStreamSource) watch(ctx context.Context, js jetstream.JetStream) {
 				reconnecting = false
 				s.kick("reconnected")
 			}
-			continue
-		case <-t.C:
 		}
-		s.check(ctx, js, &lastKick)
-		s.publishHealth(time.Now())
 	}
 }
 

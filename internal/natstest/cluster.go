@@ -88,9 +88,11 @@ func StartWith(tb testing.TB, opts Options) *Cluster {
 	if opts.Name == "" {
 		opts.Name = "natstest"
 	}
+	// TempDir before Cleanup: cleanups run last-registered first, and the
+	// stores must outlive the servers.
+	base := tb.TempDir()
 	c := &Cluster{tb: tb, opts: opts, log: newTBLog(tb, opts.Log), proxies: make(map[[2]int]*proxy)}
 	tb.Cleanup(c.Shutdown)
-	base := tb.TempDir()
 	for i := range opts.Nodes {
 		c.nodes = append(c.nodes, &node{
 			name:        fmt.Sprintf("%s-%d", opts.Name, i),
