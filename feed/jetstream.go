@@ -464,7 +464,7 @@ func (s *JetStreamSource) prepare(ctx context.Context, js jetstream.JetStream) (
 		s.mu.Unlock()
 		cancel()
 	}()
-	info, err := s.ensureStream(actx, js)
+	info, err := s.ensureStream(ctx, actx, js)
 	if err != nil {
 		return nil, nil, err
 	}

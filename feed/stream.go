@@ -71,12 +71,14 @@ func streamExclusive(subjects []string, prefix string) bool {
 	return true
 }
 
-// ensureStream looks the stream up, creates it if it is missing and
-// CreateStream is set, updates it to marquee's settings if ManageStream is
-// set, and returns its info. It logs what it found once per stream (by
-// creation time). Only the Run goroutine calls it.
-func (s *JetStreamSource) ensureStream(ctx context.Context, js jetstream.JetStream) (*jetstream.StreamInfo, error) {
-	info, err := s.streamInfo(ctx, js)
+// ensureStream looks the stream up (with lookup, which a new stream leader
+// cuts short), creates it if it is missing and CreateStream is set, updates
+// it to marquee's settings if ManageStream is set (both with ctx: a stream
+// being created elects its first leader, which must not cancel the
+// creation), and returns its info. It logs what it found once per stream
+// (by creation time). Only the Run goroutine calls it.
+func (s *JetStreamSource) ensureStream(ctx, lookup context.Context, js jetstream.JetStream) (*jetstream.StreamInfo, error) {
+	info, err := s.streamInfo(lookup, js)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if !s.cfg.CreateStream {
 			s.setStreamMissing(true)
