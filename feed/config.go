@@ -25,6 +25,12 @@ const (
 	MaxFeedNameLen = 64
 	// MaxDemoRate is the highest allowed DemoConfig.Rate, in updates per second.
 	MaxDemoRate = 100000
+	// MaxStreamReplicas is the largest allowed Config.StreamReplicas, the
+	// most replicas JetStream allows.
+	MaxStreamReplicas = 5
+	// MinStallTimeout and MaxStallTimeout bound Config.StallTimeout.
+	MinStallTimeout = time.Second
+	MaxStallTimeout = 10 * time.Minute
 )
 
 // Config configures the NATS connection and the feed sources. The env tags
@@ -44,17 +50,42 @@ type Config struct {
 	JetStream bool `env:"NATS_JETSTREAM" envDefault:"true"`
 	// Stream is the JetStream stream to consume (NATS_STREAM). Default FEEDS.
 	Stream string `env:"NATS_STREAM" envDefault:"FEEDS"`
-	// CreateStream creates or updates Stream at start-up with subjects
-	// "<SubjectPrefix>.>", file storage, MaxMsgsPerSubject and discard-old
-	// (NATS_CREATE_STREAM). Default true. Set false when the stream is
-	// managed elsewhere; it must then exist and capture "<SubjectPrefix>.>".
+	// CreateStream creates Stream when it is missing (NATS_CREATE_STREAM),
+	// at start-up and whenever it disappears: subjects "<SubjectPrefix>.>",
+	// file storage, limits retention, MaxMsgsPerSubject, discard-old and
+	// StreamReplicas replicas. Default true. An existing stream is used as
+	// it is (see ManageStream). Set false when the stream is managed
+	// elsewhere; it must then exist and capture "<SubjectPrefix>.>", and
+	// the source is not ready while it is missing.
 	CreateStream bool `env:"NATS_CREATE_STREAM" envDefault:"true"`
+	// StreamReplicas is the number of replicas of a stream marquee creates
+	// (NATS_STREAM_REPLICAS), 1..5; more than 1 needs a JetStream cluster
+	// of at least as many servers. Default 1. An existing stream keeps its
+	// replicas unless ManageStream is set.
+	StreamReplicas int `env:"NATS_STREAM_REPLICAS" envDefault:"1"`
+	// ManageStream lets marquee change an existing Stream to its own
+	// settings (NATS_MANAGE_STREAM): subjects "<SubjectPrefix>.>", limits
+	// retention, MaxMsgsPerSubject, discard-old and StreamReplicas
+	// replicas; its other settings (age, byte and message limits, storage,
+	// placement, ...) stay as they are. Default false: an existing stream's
+	// subjects, replicas, limits and retention are never changed, whoever
+	// created it, and marquee only logs what it found.
+	ManageStream bool `env:"NATS_MANAGE_STREAM" envDefault:"false"`
+	// StallTimeout is how long the JetStream source may make no progress
+	// while the stream holds messages it has not got, or while the
+	// JetStream API does not answer, before Status reports it Stalled and
+	// not ready (NATS_STALL_TIMEOUT), a Go duration, 1s..10m. Default 5s.
+	// Progress is a message handled or a check (about every second) that
+	// found nothing left to read.
+	StallTimeout time.Duration `env:"NATS_STALL_TIMEOUT" envDefault:"5s"`
 	// SubjectPrefix is the first token(s) of every feed subject
 	// "<prefix>.<feed>.<key...>" (NATS_SUBJECT_PREFIX). Default "feeds".
 	SubjectPrefix string `env:"NATS_SUBJECT_PREFIX" envDefault:"feeds"`
-	// MaxMsgsPerSubject is how many messages per subject the created stream
-	// keeps (NATS_MAX_MSGS_PER_SUBJECT), in messages. Default 16; only the
-	// last one is needed to rebuild the state.
+	// MaxMsgsPerSubject is how many messages per subject a stream marquee
+	// creates (or manages, see ManageStream) keeps
+	// (NATS_MAX_MSGS_PER_SUBJECT), in messages, at least 1. Default 16;
+	// only the last one is needed to rebuild the state, the others let a
+	// replica that reconnects resume without a reload.
 	MaxMsgsPerSubject int64 `env:"NATS_MAX_MSGS_PER_SUBJECT" envDefault:"16"`
 	// MaxMessageBytes is the largest accepted message body
 	// (NATS_MAX_MESSAGE_BYTES), in bytes, 1..1048576. Default 65536.
@@ -66,9 +97,10 @@ type Config struct {
 	// Default empty: any valid feed name is accepted. Messages for other feeds
 	// are dropped with reason unknown_feed.
 	Feeds []string `env:"FEEDS"`
-	// ReconnectWait is the pause between NATS reconnect attempts and the
-	// first pause before re-creating a failed JetStream consumer (doubling up
-	// to 30 s) (NATS_RECONNECT_WAIT), a Go duration, 1ms..10m. Default 2s.
+	// ReconnectWait is the pause between NATS reconnect attempts to the
+	// same server (NATS_RECONNECT_WAIT), a Go duration, 1ms..10m. Default
+	// 2s. (A failed JetStream consumer is re-created after its own, shorter
+	// back-off: see JetStreamSource.)
 	ReconnectWait time.Duration `env:"NATS_RECONNECT_WAIT" envDefault:"2s"`
 	// CorePending is the buffer of the core NATS subscription
 	// (NATS_CORE_PENDING), in messages, 1..16777216. Default 65536. Messages
@@ -116,6 +148,8 @@ func DefaultConfig() Config {
 		JetStream:         true,
 		Stream:            "FEEDS",
 		CreateStream:      true,
+		StreamReplicas:    1,
+		StallTimeout:      5 * time.Second,
 		SubjectPrefix:     "feeds",
 		MaxMsgsPerSubject: 16,
 		MaxMessageBytes:   64 << 10,
@@ -165,6 +199,12 @@ func (c Config) Validate() error {
 	}
 	if c.JetStream && !validStreamName(c.Stream) {
 		bad("NATS_STREAM", "must be 1..255 printable characters without white space, '.', '*', '>', '/' or '\\', got %q", c.Stream)
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > MaxStreamReplicas {
+		bad("NATS_STREAM_REPLICAS", "must be between 1 and %d, got %d", MaxStreamReplicas, c.StreamReplicas)
+	}
+	if c.StallTimeout < MinStallTimeout || c.StallTimeout > MaxStallTimeout {
+		bad("NATS_STALL_TIMEOUT", "must be between 1s and 10m, got %s", c.StallTimeout)
 	}
 	if !validSubjectPrefix(c.SubjectPrefix) {
 		bad("NATS_SUBJECT_PREFIX", "must be dot-separated tokens of [A-Za-z0-9_-], at most 128 bytes, got %q", c.SubjectPrefix)

@@ -10,6 +10,10 @@ var (
 	// ErrConnectionClosed is returned by Run when the NATS connection was
 	// closed underneath it (it will never reconnect).
 	ErrConnectionClosed = errors.New("nats connection closed")
+	// ErrStreamMissing is wrapped by Status.Err (as text) and the errors of
+	// the JetStream source while its stream does not exist and it may not
+	// create it (Config.CreateStream false).
+	ErrStreamMissing = errors.New("jetstream stream missing")
 	// ErrNoURL is returned by Connect when Config.URL is empty.
 	ErrNoURL = errors.New("no nats url")
 	// ErrNotReady is returned by StartEmbedded when the server does not accept

@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -163,36 +164,62 @@ func run(t *testing.T, src Source) (stop func()) {
 type applied struct {
 	feed string
 	u    segmenter.Update
+	at   time.Time // when Apply accepted it
 }
 
 // fakeSink is an in-memory segmenter.Sink with the real one's rules: per
-// feed, a sequence must be above the highest applied (else ErrDuplicate).
+// feed, a sequence must be above the highest applied (else ErrDuplicate);
+// between Reload and Loaded, Applies fold into fresh state that Loaded swaps
+// in, while get and count still answer from the old one (what viewers see).
 type fakeSink struct {
 	gate chan struct{} // if non-nil, Apply waits until it is closed
 
 	mu          sync.Mutex // guards the fields below
-	highest     map[string]uint64
-	state       map[string]map[string]segmenter.Update
-	log         []applied
-	tooManyKeys bool            // refuse new keys
-	refuseFeeds map[string]bool // refuse these new feeds with ErrTooManyFeeds
-	failWith    error           // return this error for every Apply
-	loaded      int             // calls of Loaded
-	reloads     int             // calls of Reload
+	cur         *sinkState // what viewers see
+	next        *sinkState // non-nil between Reload and Loaded
+	log         []applied  // every accepted Apply, in order, across reloads
+	tooManyKeys bool       // refuse new keys
+	refuseFeeds map[string]bool
+	failWith    error         // return this error for every Apply
+	hold        chan struct{} // if non-nil, Apply signals held and waits until hold is closed
+	held        chan struct{} // receives one value per Apply that waits on hold
+	loaded      int           // calls of Loaded
+	reloads     int           // calls of Reload
+	events      []string      // "reload", "loaded" and "apply <seq>", in order
 }
 
-// Reload records that the source is about to replay its stored state again.
-func (s *fakeSink) Reload() {
-	s.mu.Lock()
-	s.reloads++
-	s.mu.Unlock()
+type sinkState struct {
+	highest map[string]uint64
+	feeds   map[string]map[string]segmenter.Update
 }
 
-// Loaded records that the source ended its replay.
+func newSinkState() *sinkState {
+	return &sinkState{highest: map[string]uint64{}, feeds: map[string]map[string]segmenter.Update{}}
+}
+
+func newFakeSink() *fakeSink {
+	return &fakeSink{cur: newSinkState(), refuseFeeds: map[string]bool{}}
+}
+
+// Loaded records that the source ended its replay and swaps in the state of
+// a reload.
 func (s *fakeSink) Loaded() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.loaded++
-	s.mu.Unlock()
+	s.events = append(s.events, "loaded")
+	if s.next != nil {
+		s.cur, s.next = s.next, nil
+	}
+}
+
+// Reload starts fresh state; Applies go there until Loaded.
+func (s *fakeSink) Reload() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reloads++
+	s.events = append(s.events, "reload")
+	s.next = newSinkState()
 }
 
 // loadedCalls returns how often Loaded was called.
@@ -202,11 +229,41 @@ func (s *fakeSink) loadedCalls() int {
 	return s.loaded
 }
 
-func newFakeSink() *fakeSink {
-	return &fakeSink{
-		highest:     map[string]uint64{},
-		state:       map[string]map[string]segmenter.Update{},
-		refuseFeeds: map[string]bool{},
+// reloadCalls returns how often Reload was called.
+func (s *fakeSink) reloadCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reloads
+}
+
+// reloading reports whether a Reload awaits its Loaded.
+func (s *fakeSink) reloading() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next != nil
+}
+
+func (s *fakeSink) eventLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.events...)
+}
+
+// holdApplies makes every Apply from now on wait until the returned release
+// is called; held receives a value each time an Apply starts waiting.
+func (s *fakeSink) holdApplies() (held <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hold, h := make(chan struct{}), make(chan struct{}, 1024)
+	s.hold, s.held = hold, h
+	var once sync.Once
+	return h, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.hold, s.held = nil, nil
+			s.mu.Unlock()
+			close(hold)
+		})
 	}
 }
 
@@ -215,26 +272,37 @@ func (s *fakeSink) Apply(feed string, u segmenter.Update) error {
 		<-s.gate
 	}
 	s.mu.Lock()
+	if hold := s.hold; hold != nil {
+		s.held <- struct{}{}
+		s.mu.Unlock()
+		<-hold
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	if s.failWith != nil {
 		return s.failWith
 	}
-	st, ok := s.state[feed]
+	target := s.cur
+	if s.next != nil {
+		target = s.next
+	}
+	st, ok := target.feeds[feed]
 	if !ok {
 		if s.refuseFeeds[feed] {
 			return segmenter.ErrTooManyFeeds
 		}
 		st = map[string]segmenter.Update{}
-		s.state[feed] = st
+		target.feeds[feed] = st
 	}
-	if u.Seq <= s.highest[feed] {
+	if u.Seq <= target.highest[feed] {
 		return segmenter.ErrDuplicate
 	}
 	if _, exists := st[u.Key]; !exists && u.Value != nil && s.tooManyKeys {
 		return segmenter.ErrTooManyKeys
 	}
-	s.highest[feed] = u.Seq
-	s.log = append(s.log, applied{feed, u})
+	target.highest[feed] = u.Seq
+	s.log = append(s.log, applied{feed, u, time.Now()})
+	s.events = append(s.events, fmt.Sprintf("apply %d", u.Seq))
 	if u.Value == nil {
 		delete(st, u.Key)
 	} else {
@@ -246,8 +314,25 @@ func (s *fakeSink) Apply(feed string, u segmenter.Update) error {
 func (s *fakeSink) get(feed, key string) (segmenter.Update, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.state[feed][key]
+	u, ok := s.cur.feeds[feed][key]
 	return u, ok
+}
+
+// snapshot returns the visible state as feed -> key -> value.
+func (s *fakeSink) snapshot() map[string]map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]map[string]string{}
+	for f, st := range s.cur.feeds {
+		if len(st) == 0 {
+			continue
+		}
+		out[f] = map[string]string{}
+		for k, u := range st {
+			out[f][k] = string(u.Value)
+		}
+	}
+	return out
 }
 
 // has reports whether an update with seq was applied.
@@ -256,11 +341,12 @@ func (s *fakeSink) has(seq uint64) bool {
 	return ok
 }
 
+// find returns the last update applied with seq.
 func (s *fakeSink) find(seq uint64) (applied, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, a := range s.log {
-		if a.u.Seq == seq {
+	for i := len(s.log) - 1; i >= 0; i-- {
+		if a := s.log[i]; a.u.Seq == seq {
 			return a, true
 		}
 	}
@@ -277,7 +363,7 @@ func (s *fakeSink) applied() []applied {
 func (s *fakeSink) count(feed string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.state[feed])
+	return len(s.cur.feeds[feed])
 }
 
 func (s *fakeSink) set(f func(s *fakeSink)) {
@@ -305,3 +391,79 @@ func newTestMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
 }
 
 var errBoom = errors.New("boom")
+
+// startJS runs a JetStream source with cfg on a new connection, feeding sink,
+// until the test ends; stop ends it earlier.
+func startJS(t *testing.T, cfg Config, sink *fakeSink) (src *JetStreamSource, m *Metrics, stop func()) {
+	t.Helper()
+	m, _ = newTestMetrics(t)
+	nc := connect(t, cfg, m)
+	src, err := NewJetStreamSource(cfg, nc, sink, testLogger(t), m)
+	if err != nil {
+		t.Fatalf("NewJetStreamSource: %v", err)
+	}
+	return src, m, run(t, src)
+}
+
+// deleteConsumers deletes every consumer of stream and returns how many.
+func deleteConsumers(t *testing.T, js jetstream.JetStream, stream string) int {
+	t.Helper()
+	ctx := context.Background()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	names := st.ConsumerNames(ctx)
+	for name := range names.Name() {
+		if err := st.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Fatalf("delete consumer %s: %v", name, err)
+		}
+		n++
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// streamInfo returns the stream's current info.
+func streamInfo(t *testing.T, js jetstream.JetStream, stream string) *jetstream.StreamInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	return st.CachedInfo()
+}
+
+// maxGap returns the longest time between two updates applied within
+// [from, to], counting from from and until to.
+func (s *fakeSink) maxGap(from, to time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gap time.Duration
+	prev := from
+	for _, a := range s.log {
+		if a.at.Before(from) || a.at.After(to) {
+			continue
+		}
+		gap = max(gap, a.at.Sub(prev))
+		prev = a.at
+	}
+	return max(gap, to.Sub(prev))
+}
+
+// firstAppliedAt returns when the first update at or after t was applied.
+func (s *fakeSink) firstAppliedAt(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.log {
+		if !a.at.Before(t) {
+			return a.at, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -371,32 +371,12 @@ func TestJetStreamSourceConsumerDeleted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	deleteConsumers := func() int {
-		stream, err := js.Stream(ctx, f.cfg.Stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		names := stream.ConsumerNames(ctx)
-		for name := range names.Name() {
-			if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				t.Fatalf("delete consumer %s: %v", name, err)
-			}
-			n++
-		}
-		if err := names.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-
 	var seqs []uint64
 	for round := range 3 {
 		seq := f.pub.pub("feeds.prices.AAPL", fmt.Sprintf(`{"round":%d}`, round))
 		seqs = append(seqs, seq)
 		f.waitApplied(seq)
-		if n := deleteConsumers(); n == 0 {
+		if n := deleteConsumers(t, js, f.cfg.Stream); n == 0 {
 			t.Fatalf("round %d: no consumer to delete", round)
 		}
 	}
@@ -406,6 +386,12 @@ func TestJetStreamSourceConsumerDeleted(t *testing.T) {
 	checkNoDoubles(t, log)
 	if got, want := len(log), len(seqs)+1; got != want {
 		t.Errorf("sink has %d updates, want %d", got, want)
+	}
+	if got := testutil.ToFloat64(f.m.restarts); got < 3 {
+		t.Errorf("consumer restarts = %v, want at least 3", got)
+	}
+	if got := f.sink.reloadCalls(); got != 0 {
+		t.Errorf("Reload called %d times after deleted consumers (no gap)", got)
 	}
 }
 
@@ -422,8 +408,8 @@ func TestJetStreamSourceMissingStream(t *testing.T) {
 	}
 	run(t, src)
 	waitFor(t, "error reported", func() bool { return src.Status().Err != "" })
-	if st := src.Status(); st.Loaded || st.Ready() {
-		t.Fatalf("status without stream = %+v", st)
+	if st := src.Status(); st.Loaded || st.Ready() || !st.StreamMissing || !strings.HasPrefix(st.Reason(), "jetstream stream missing") {
+		t.Fatalf("status without stream = %+v (%s)", st, st.Reason())
 	}
 	if got := sink.loadedCalls(); got != 0 {
 		t.Fatalf("Sink.Loaded called %d times without a stream", got)
@@ -435,7 +421,7 @@ func TestJetStreamSourceMissingStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "loaded", func() bool { return src.Status().Ready() })
-	if st := src.Status(); st.Err != "" {
+	if st := src.Status(); st.Err != "" || st.StreamMissing {
 		t.Errorf("error not cleared: %+v", st)
 	}
 	pub := newPublisher(t, srv.ClientURL())

@@ -13,10 +13,19 @@ type Metrics struct {
 	loaded      prometheus.Gauge
 	lastSeq     prometheus.Gauge
 	pending     prometheus.Gauge
+
+	// JetStream health (zero with core NATS).
+	skipped       prometheus.Counter
+	reloads       [numReloadReasons]prometheus.Counter // by ReloadReason; nil for ReloadNone
+	restarts      prometheus.Counter
+	stalled       prometheus.Gauge
+	streamMissing prometheus.Gauge
+	lastProgress  prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
-// registered, useful in tests). Every rejection reason is pre-created with 0.
+// registered, useful in tests). Every rejection and reload reason is
+// pre-created with 0.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -37,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "marquee_feed_loaded",
-			Help: "1 once the source has caught up with the stored state (JetStream) or subscribed (core NATS), else 0.",
+			Help: "1 once the source has caught up with the stored state (JetStream; 0 again while a reload replays it) or subscribed (core NATS), else 0.",
 		}),
 		lastSeq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "marquee_feed_last_sequence",
@@ -48,6 +57,33 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Messages in the JetStream stream not yet delivered to this consumer, as of the last message (JetStream only).",
 		}),
 	}
+	m.skipped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "marquee_feed_skipped_messages_total",
+		Help: "JetStream stream sequences skipped between two messages handled while following the stream by sequence: messages removed (limits, deletes, purges) before this replica read them.",
+	})
+	m.restarts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "marquee_feed_consumer_restarts_total",
+		Help: "JetStream consumers re-created after the previous one failed, stalled or lost messages in flight (reloads not included).",
+	})
+	m.stalled = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "marquee_feed_stalled",
+		Help: "1 while the JetStream source has made no progress for longer than the stall timeout although the stream holds messages it has not got, or the JetStream API does not answer, else 0.",
+	})
+	m.streamMissing = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "marquee_feed_stream_missing",
+		Help: "1 while the JetStream stream does not exist, else 0.",
+	})
+	m.lastProgress = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "marquee_feed_last_progress_timestamp_seconds",
+		Help: "Unix time at which the JetStream source last handled a message or found nothing left to read in the stream.",
+	})
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "marquee_feed_reloads_total",
+		Help: "Complete replays of the stored state after the first, by reason: gap (resumed past removed messages), recreated (the stream was deleted and created again).",
+	}, []string{"reason"})
+	for _, r := range ReloadReasons() {
+		m.reloads[r] = reloads.WithLabelValues(r.String())
+	}
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "marquee_feed_messages_rejected_total",
 		Help: "Messages dropped, by reason.",
@@ -56,7 +92,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.rejected[r] = rejected.WithLabelValues(r.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, rejected, m.connected, m.reconnects, m.disconnects, m.loaded, m.lastSeq, m.pending)
+		reg.MustRegister(m.accepted, rejected, m.connected, m.reconnects, m.disconnects, m.loaded, m.lastSeq, m.pending,
+			m.skipped, reloads, m.restarts, m.stalled, m.streamMissing, m.lastProgress)
 	}
 	return m
 }

@@ -28,7 +28,9 @@ func TestMetricsLint(t *testing.T) {
 	for _, n := range []string{
 		"marquee_feed_messages_accepted_total", "marquee_feed_messages_rejected_total", "marquee_nats_connected",
 		"marquee_nats_reconnects_total", "marquee_nats_disconnects_total", "marquee_feed_loaded",
-		"marquee_feed_last_sequence", "marquee_feed_pending_messages",
+		"marquee_feed_last_sequence", "marquee_feed_pending_messages", "marquee_feed_skipped_messages_total",
+		"marquee_feed_reloads_total", "marquee_feed_consumer_restarts_total", "marquee_feed_stalled",
+		"marquee_feed_stream_missing", "marquee_feed_last_progress_timestamp_seconds",
 	} {
 		if _, ok := names[n]; !ok {
 			t.Errorf("metric %s not exported", n)
@@ -40,6 +42,14 @@ func TestMetricsLint(t *testing.T) {
 	for _, r := range Reasons() {
 		if got := testutil.ToFloat64(m.rejected[r]); got != 0 {
 			t.Errorf("rejected{%s} = %v, want 0", r, got)
+		}
+	}
+	if got, want := names["marquee_feed_reloads_total"], len(ReloadReasons()); got != want || want != 2 {
+		t.Errorf("reload reasons pre-created = %d, want %d (gap, recreated)", got, want)
+	}
+	for _, r := range ReloadReasons() {
+		if got := testutil.ToFloat64(m.reloads[r]); got != 0 {
+			t.Errorf("reloads{%s} = %v, want 0", r, got)
 		}
 	}
 }

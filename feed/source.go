@@ -23,15 +23,70 @@ type Source interface {
 	Status() Status
 }
 
-// Status is a Source's health.
+// Status is a Source's health: what /readyz needs to say whether this
+// replica serves current, correct state. The fields after Loaded are only
+// ever set by the JetStream source.
 type Status struct {
-	Connected bool   // the NATS connection is up
-	Loaded    bool   // the stored state was replayed (JetStream) or the subscription is in place (core)
-	Err       string // the last error that stopped consuming, "" while consuming normally
+	// Connected: the NATS connection is up.
+	Connected bool
+	// Loaded: the sink holds a complete replay of the stored state
+	// (JetStream; false again from a reload's Sink.Reload until its
+	// Sink.Loaded), or the subscription is in place (core).
+	Loaded bool
+	// Reloading: the source called Sink.Reload and the replay it started is
+	// not complete yet; ReloadReason says why. The sink still serves the old
+	// state meanwhile, which is known to be wrong or stale.
+	Reloading    bool
+	ReloadReason ReloadReason
+	// Stalled: the source has made no progress for longer than
+	// Config.StallTimeout although the stream holds messages it has not got,
+	// or the JetStream API does not answer (so nobody can tell).
+	Stalled bool
+	// StreamMissing: the stream does not exist (as last seen by the source
+	// or its watchdog, about every second).
+	StreamMissing bool
+	// LastProgress is when the source last handled a message or found
+	// nothing left to read; zero while Run is not running.
+	LastProgress time.Time
+	// Err is the last error that stopped consuming, "" while consuming
+	// normally.
+	Err string
 }
 
-// Ready reports whether the source serves current data: Connected && Loaded.
-func (s Status) Ready() bool { return s.Connected && s.Loaded }
+// Ready reports whether the source serves current, correct data: Reason()
+// is empty.
+func (s Status) Ready() bool { return s.Reason() == "" }
+
+// Reason says in a few words why the source is not ready, for /readyz and
+// logs ("" when it is ready), the most fundamental cause first: "nats
+// disconnected", "jetstream stream missing", "reloading state (gap)",
+// "loading state", "feed stalled: no progress for 7.2s". Err is appended
+// where it explains the cause.
+func (s Status) Reason() string {
+	withErr := func(r string) string {
+		if s.Err != "" {
+			return r + ": " + s.Err
+		}
+		return r
+	}
+	switch {
+	case !s.Connected:
+		return "nats disconnected"
+	case s.StreamMissing:
+		return withErr("jetstream stream missing")
+	case s.Reloading:
+		return "reloading state (" + s.ReloadReason.String() + ")"
+	case !s.Loaded:
+		return withErr("loading state")
+	case s.Stalled:
+		r := "feed stalled"
+		if !s.LastProgress.IsZero() {
+			r += ": no progress for " + time.Since(s.LastProgress).Round(100*time.Millisecond).String()
+		}
+		return withErr(r)
+	}
+	return ""
+}
 
 var (
 	_ Source = (*JetStreamSource)(nil)
@@ -70,6 +125,9 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 
 // loaded tells the sink that the replay is complete.
 func (p *processor) loaded() { p.sink.Loaded() }
+
+// reload tells the sink that a complete replay starts.
+func (p *processor) reload() { p.sink.Reload() }
 
 // processor validates messages and applies them to the sink. Its handle
 // method is called from one goroutine only (the source's Run).

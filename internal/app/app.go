@@ -281,14 +281,16 @@ func (a *App) Source() feed.Source { return a.src }
 func (a *App) Registry() *prometheus.Registry { return a.reg }
 
 // Ready reports whether this replica serves current, correct state: nil
-// when it does, else why not. /readyz answers 503 with the reason.
+// when it does, else why not. /readyz answers 503 with the reason. The
+// feed source knows most of it (NATS connected, state loaded or reloading,
+// consumer stalled, stream missing); the hub adds whether its segments are
+// open.
 func (a *App) Ready() error {
-	st := a.src.Status()
-	switch {
-	case !st.Connected:
-		return errors.New("nats disconnected")
-	case !st.Loaded:
-		return errors.New("loading state")
+	if r := a.src.Status().Reason(); r != "" {
+		return errors.New(r)
+	}
+	if !a.hub.Live() {
+		return errors.New("segments not open yet")
 	}
 	return nil
 }
