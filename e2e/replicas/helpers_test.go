@@ -39,18 +39,21 @@ type topology struct {
 	pub   *publisher
 }
 
-func startTopology(t *testing.T, replicas int) *topology {
+func startTopology(t *testing.T, replicas int, edit ...func(*app.Config)) *topology {
 	t.Helper()
 	c := natstest.StartCluster(t)
 	n := testenv.ConnectNATS(t, c.URL())
 	tp := &topology{c: c, n: n, proxy: testenv.StartProxy(t, c.ClientURL(1))}
 	opts := testenv.Options{SegmentLength: segLen, PartLength: partLen, Config: func(cfg *app.Config) {
 		cfg.NATS.StreamReplicas = replicas
+		for _, e := range edit {
+			e(cfg)
+		}
 	}}
 	tp.o[0] = testenv.StartOrigin(t, n, opts)
 	opts2 := opts
 	opts2.Config = func(cfg *app.Config) {
-		cfg.NATS.StreamReplicas = replicas
+		opts.Config(cfg)
 		cfg.NATS.URL = tp.proxy.URL()
 	}
 	tp.o[1] = testenv.StartOrigin(t, n, opts2)
@@ -67,8 +70,22 @@ type publisher struct {
 
 	mu     sync.Mutex // guards the fields below
 	acked  []uint64
+	ackAt  []time.Time // when each of acked was acknowledged
 	failed int
 	last   time.Time // time of the last acknowledgement
+}
+
+// firstAckAfter returns the sequence of the first acknowledgement after t,
+// or false when there is none yet.
+func (p *publisher) firstAckAfter(t time.Time) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, at := range p.ackAt {
+		if at.After(t) {
+			return p.acked[i], true
+		}
+	}
+	return 0, false
 }
 
 func startPublisher(t *testing.T, n *testenv.NATS, every time.Duration) *publisher {
@@ -95,6 +112,7 @@ func startPublisher(t *testing.T, n *testenv.NATS, every time.Duration) *publish
 			} else {
 				p.acked = append(p.acked, ack.Sequence)
 				p.last = time.Now()
+				p.ackAt = append(p.ackAt, p.last)
 			}
 			p.mu.Unlock()
 		}

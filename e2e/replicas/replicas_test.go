@@ -116,10 +116,12 @@ func TestViewerAlternatingReplicas(t *testing.T) {
 	defer cancel()
 
 	seg := g.Index(time.Now()) + 1
-	// Pause replica 2 around five part boundaries of segment seg.
+	// Pause replica 2 from 30 ms before five part boundaries of segment seg,
+	// so the updates of those 30 ms reach it 270 ms late, after their part
+	// closed there (end + 250 ms).
 	go func() {
 		for k := 1; k <= 5; k++ {
-			at := g.PartEnd(seg, k).Add(-150 * time.Millisecond)
+			at := g.PartEnd(seg, k).Add(-30 * time.Millisecond)
 			select {
 			case <-time.After(time.Until(at)):
 			case <-ctx.Done():
@@ -133,7 +135,9 @@ func TestViewerAlternatingReplicas(t *testing.T) {
 	go func() { direct <- directViewer(ctx, t, tp, g.Start(seg+2)) }()
 
 	v := &viewer{}
-	// Join at part 0 of seg through upto (snapshot + part 0).
+	// Join at part 0 of seg through upto (snapshot + part 0), asked for
+	// while the previous part is in progress (held until part 0 ends).
+	time.Sleep(time.Until(g.Start(seg).Add(-partLen / 2)))
 	code, body, err := fetch(ctx, partURL(tp.o[0], seg, 0, true))
 	if err != nil || code != 200 {
 		t.Fatalf("join: %d %v", code, err)

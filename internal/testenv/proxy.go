@@ -3,6 +3,7 @@ package testenv
 import (
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,9 +26,13 @@ type Proxy struct {
 }
 
 // StartProxy listens on a random loopback port and forwards every
-// connection to target. It is closed at test cleanup.
+// connection to target (host:port, or a URL such as nats://host:port). It
+// is closed at test cleanup.
 func StartProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
+	if _, rest, ok := strings.Cut(target, "://"); ok {
+		target = rest
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

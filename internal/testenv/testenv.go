@@ -230,9 +230,10 @@ func (o *Origin) WaitReady() {
 		if err != nil {
 			return err
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
+			return fmt.Errorf("readyz %d: %s", resp.StatusCode, b)
 		}
 		return nil
 	})
