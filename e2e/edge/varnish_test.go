@@ -46,6 +46,11 @@ type Varnish struct {
 type VarnishOptions struct {
 	VCL     string // file in cdn/varnish; default marquee.vcl
 	Backend string // host:port of the origin
+	// Backends, when set instead of Backend, are several origin replicas
+	// behind a vmod_directors round-robin director, as an operator without
+	// a load balancer would set them up: consecutive fetches (misses) go to
+	// different replicas.
+	Backends []string
 	// Threads is the minimum number of worker threads per pool (2 pools);
 	// a streaming viewer holds one thread. Default 200.
 	Threads int
@@ -58,11 +63,11 @@ var (
 
 // writeVCL copies the VCL files to dir with marquee.vcl's backend pointed at
 // backend (host:port), the way an operator edits .host and .port.
-func writeVCL(t testing.TB, dir, backend string) {
+func writeVCL(t testing.TB, dir string, backends ...string) {
 	t.Helper()
-	host, port, err := net.SplitHostPort(backend)
+	host, port, err := net.SplitHostPort(backends[0])
 	if err != nil {
-		t.Fatalf("backend %q: %v", backend, err)
+		t.Fatalf("backend %q: %v", backends[0], err)
 	}
 	entries, err := os.ReadDir(vclDir)
 	if err != nil {
@@ -82,11 +87,47 @@ func writeVCL(t testing.TB, dir, backend string) {
 			}
 			b = reHost.ReplaceAll(b, []byte(`${1}"`+host+`";`))
 			b = rePort.ReplaceAll(b, []byte(`${1}"`+port+`";`))
+			if len(backends) > 1 {
+				b = roundRobin(t, b, backends)
+			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// reBackend is marquee.vcl's backend block (it has no nested braces).
+var reBackend = regexp.MustCompile(`(?s)\nbackend default \{.*?\n\}\n`)
+
+// roundRobin turns marquee.vcl's one backend into one per replica behind a
+// round-robin director, the setup its comment describes for several
+// origins without a load balancer: the backend block is repeated with each
+// address, and a vcl_recv placed before marquee's own picks the director.
+func roundRobin(t testing.TB, vcl []byte, backends []string) []byte {
+	t.Helper()
+	block := reBackend.Find(vcl)
+	if block == nil {
+		t.Fatal("marquee.vcl: no backend default block")
+	}
+	var out bytes.Buffer
+	out.WriteString("\nimport directors;\n")
+	for i, be := range backends {
+		host, port, err := net.SplitHostPort(be)
+		if err != nil {
+			t.Fatalf("backend %q: %v", be, err)
+		}
+		b := bytes.Replace(block, []byte("backend default {"), fmt.Appendf(nil, "backend replica%d {", i), 1)
+		b = reHost.ReplaceAll(b, []byte(`${1}"`+host+`";`))
+		b = rePort.ReplaceAll(b, []byte(`${1}"`+port+`";`))
+		out.Write(b)
+	}
+	out.WriteString("\nsub vcl_init {\n    new replicas = directors.round_robin();\n")
+	for i := range backends {
+		fmt.Fprintf(&out, "    replicas.add_backend(replica%d);\n", i)
+	}
+	out.WriteString("}\n\nsub vcl_recv {\n    set req.backend_hint = replicas.backend();\n}\n")
+	return reBackend.ReplaceAll(vcl, out.Bytes())
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -138,7 +179,11 @@ func StartVarnish(t testing.TB, opts VarnishOptions) *Varnish {
 	if err := os.Mkdir(vclPath, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeVCL(t, vclPath, opts.Backend)
+	backends := opts.Backends
+	if len(backends) == 0 {
+		backends = []string{opts.Backend}
+	}
+	writeVCL(t, vclPath, backends...)
 	v := &Varnish{t: t, Dir: filepath.Join(root, "work"), out: &bytes.Buffer{}}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	v.URL = "http://" + listen
