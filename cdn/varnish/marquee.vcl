@@ -25,7 +25,18 @@ vcl 4.1;
 # The origin. Point .host/.port at one marquee origin or at a load balancer in
 # front of several replicas (replicas produce the same segment bytes, so any
 # of them may answer any fetch). For several origins without a balancer, use
-# a vmod_directors round-robin or fallback director over backends like this.
+# a vmod_directors round-robin or fallback director over backends like this
+# (e2e/edge TestEdgeTwoReplicas runs exactly this):
+#
+#   import directors;
+#   backend replica0 { .host = "10.0.0.1"; .port = "8080"; ... as below ... }
+#   backend replica1 { .host = "10.0.0.2"; .port = "8080"; ... }
+#   sub vcl_init { new replicas = directors.round_robin();
+#                  replicas.add_backend(replica0); replicas.add_backend(replica1); }
+#   sub vcl_recv { set req.backend_hint = replicas.backend(); }   # before this file's
+#
+# Give each backend a .probe on the admin listener's /readyz so a replica that
+# is loading, stalled or draining gets no fetches.
 backend default {
     .host = "127.0.0.1";
     .port = "8080";
