@@ -147,10 +147,13 @@ func TestVarnishRouteTable(t *testing.T) {
 	o := s.origin
 	v := StartVarnish(t, VarnishOptions{Backend: o.Addr})
 	g := o.Hub.Grid()
-	// Between 1.2 s and 1.5 s into a 3 s segment: part 0 is finished and
-	// the descriptor's max-age of 1 s does not reach the segment end.
+	// In a segment the origin opened by rotation (one it opened at start-up,
+	// mid-segment, refuses parts before its first complete one), between
+	// 1.2 s and 1.5 s into it: part 0 is finished and the descriptor's
+	// max-age of 1 s does not reach the segment end.
+	started := g.Index(time.Now())
 	now := time.Now()
-	if into := now.Sub(g.Start(g.Index(now))); into > 1500*time.Millisecond {
+	if into := now.Sub(g.Start(g.Index(now))); into > 1500*time.Millisecond || g.Index(now) == started {
 		time.Sleep(time.Until(g.End(g.Index(now)).Add(1200 * time.Millisecond)))
 	} else if into < 1200*time.Millisecond {
 		time.Sleep(1200*time.Millisecond - into)
