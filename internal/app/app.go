@@ -100,12 +100,12 @@ type App struct {
 	reg     *prometheus.Registry
 	natsURL string
 
-	embedded *server.Server // nil with an external NATS
-	nc       *nats.Conn
-	hub      *segmenter.Hub
-	src      feed.Source
-	demo     *feed.Demo // nil unless the embedded demo runs
-	srv      *origin.Server
+	store *embeddedStore // the embedded NATS server; nil with an external NATS
+	nc    *nats.Conn
+	hub   *segmenter.Hub
+	src   feed.Source
+	demo  *feed.Demo // nil unless the embedded demo runs
+	srv   *origin.Server
 
 	pub, adm          net.Listener // adm nil when the admin listener is off
 	maxConns          int          // cap on concurrent public connections
@@ -169,18 +169,18 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 			ecfg.DataDir = dir
 		}
 		ecfg.DataDir, _ = filepath.Abs(ecfg.DataDir)
-		a.embedded, err = feed.StartEmbedded(ecfg, log)
+		a.store, err = startStore(ecfg, log)
 		if err != nil {
 			return nil, err
 		}
-		ncfg.URL = a.embedded.ClientURL()
+		ncfg.URL = a.store.URL()
 	}
 	a.natsURL = ncfg.URL
 	fm := feed.NewMetrics(reg)
 	if a.nc, err = feed.Connect(ncfg, log, fm); err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
-	if a.embedded != nil && ncfg.Demo.Enabled {
+	if a.store != nil && ncfg.Demo.Enabled {
 		if ncfg.JetStream {
 			if err := feed.ResetDemoScores(context.Background(), a.nc, ncfg); err != nil {
 				log.Warn("demo: could not reset stored games", "err", err)
@@ -194,6 +194,20 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 
 	om := origin.NewMetrics(reg)
 	a.srv = origin.New(cfg.Origin, a.hub, a.Ready, om, log)
+	if a.store != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "marquee_store_healthy",
+			Help: "1 while the embedded NATS server's JetStream store is healthy (enabled, every stream and consumer recovered, no write error), else 0.",
+		}, func() float64 {
+			if a.store.Err() != nil {
+				return 0
+			}
+			return 1
+		}), prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "marquee_store_restarts_total",
+			Help: "Restarts of the embedded NATS server after its store stayed unhealthy.",
+		}, func() float64 { return float64(a.store.restarts.Load()) }))
+	}
 	reg.MustRegister(newHubCollector(a.hub), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "marquee_ready",
 		Help: "1 while /readyz answers 200 (NATS connected, state loaded, not draining), else 0.",
@@ -266,7 +280,16 @@ func (a *App) MaxConnections() int { return a.maxConns }
 func (a *App) NATSURL() string { return a.natsURL }
 
 // Embedded reports whether the App runs its own NATS server.
-func (a *App) Embedded() bool { return a.embedded != nil }
+func (a *App) Embedded() bool { return a.store != nil }
+
+// EmbeddedServer returns the embedded NATS server (nil with an external
+// NATS, or while it restarts).
+func (a *App) EmbeddedServer() *server.Server {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.Server()
+}
 
 // Hub returns the segmenter hub.
 func (a *App) Hub() *segmenter.Hub { return a.hub }
@@ -286,6 +309,11 @@ func (a *App) Registry() *prometheus.Registry { return a.reg }
 // consumer stalled, stream missing); the hub adds whether its segments are
 // open.
 func (a *App) Ready() error {
+	if a.store != nil {
+		if err := a.store.Err(); err != nil {
+			return err
+		}
+	}
 	if r := a.src.Status().Reason(); r != "" {
 		return errors.New(r)
 	}
@@ -325,6 +353,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	})
 	if a.demo != nil {
 		a.wg.Go(func() { a.demo.Run(a.bg) })
+	}
+	if a.store != nil {
+		a.wg.Go(func() { a.store.watch(a.bg) })
 	}
 	a.wg.Go(func() {
 		if err := a.httpSrv.Serve(a.pub); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -413,9 +444,8 @@ func (a *App) release() {
 	if a.nc != nil {
 		a.nc.Close()
 	}
-	if a.embedded != nil {
-		a.embedded.Shutdown()
-		a.embedded.WaitForShutdown()
+	if a.store != nil {
+		a.store.close()
 	}
 }
 
@@ -432,7 +462,7 @@ func (a *App) banner() {
 	if adm := a.AdminAddr(); adm != "" {
 		fmt.Fprintf(a.out, "  metrics:    http://%s/metrics\n", displayAddr(adm))
 	}
-	if a.embedded != nil {
+	if a.store != nil {
 		fmt.Fprintf(a.out, "  nats:       %s (embedded, JetStream)\n", a.natsURL)
 	}
 }

@@ -293,3 +293,60 @@ func grep(b []byte, s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestStoreRecovers: when the embedded server's JetStream store stops
+// (as it does after a critical write error, e.g. out of file handles),
+// /readyz says so at once and the app restarts the server on the same port
+// and store: ingestion works again and the stored state is still there.
+func TestStoreRecovers(t *testing.T) {
+	a, _ := start(t, testConfig(t))
+	waitReady(t, a)
+	waitPrices := func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, body := get(t, "http://"+a.Addr()+"/v1/feeds/prices/snapshot")
+			var s struct{ Entries map[string]json.RawMessage }
+			json.Unmarshal(body, &s)
+			if code == 200 && len(s.Entries) == 20 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("snapshot %d %s", code, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitPrices()
+	if err := a.EmbeddedServer().ShutdownJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get(t, "http://"+a.Addr()+"/readyz")
+		if code == 503 && strings.Contains(string(body), "store") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz %d %s while the store is down", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !bytes.Contains(metrics(t, a), []byte("marquee_store_healthy 0")) {
+		t.Error("marquee_store_healthy not 0 while the store is down")
+	}
+	seq0 := a.Hub().Stats().Updates
+	waitReady(t, a)
+	// Ingestion is alive: the demo's updates are applied again.
+	deadline = time.Now().Add(20 * time.Second)
+	for a.Hub().Stats().Updates <= seq0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no update applied after the store recovered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitPrices()
+	m := metrics(t, a)
+	if !bytes.Contains(m, []byte("marquee_store_restarts_total 1")) || !bytes.Contains(m, []byte("marquee_store_healthy 1")) {
+		t.Errorf("store metrics:\n%s", grep(m, "marquee_store"))
+	}
+}
