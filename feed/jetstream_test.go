@@ -163,6 +163,20 @@ func TestJetStreamSourceRejects(t *testing.T) {
 			after:  func() { f.sink.set(func(s *fakeSink) { s.tooManyKeys = false }) },
 		},
 		{
+			reason: ReasonTooManyBytes, subject: "feeds.full.big", body: `{}`,
+			before: func() {
+				f.sink.set(func(s *fakeSink) {
+					s.failWith = &segmenter.BytesError{Feed: "full", Var: "MARQUEE_MAX_FEED_BYTES", Limit: 1, Would: 9}
+				})
+			},
+			after: func() { f.sink.set(func(s *fakeSink) { s.failWith = nil }) },
+		},
+		{
+			reason: ReasonNoFeed, subject: "feeds.full.gone", body: ``,
+			before: func() { f.sink.set(func(s *fakeSink) { s.failWith = segmenter.ErrUnknownFeed }) },
+			after:  func() { f.sink.set(func(s *fakeSink) { s.failWith = nil }) },
+		},
+		{
 			reason: ReasonSinkError, subject: "feeds.broken.k", body: `{}`,
 			before: func() { f.sink.set(func(s *fakeSink) { s.failWith = errBoom }) },
 			after:  func() { f.sink.set(func(s *fakeSink) { s.failWith = nil }) },

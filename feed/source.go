@@ -139,7 +139,21 @@ type processor struct {
 	limiter *logLimiter
 
 	accepted map[string]prometheus.Counter // by feed; only feeds the sink accepted
+	pruneAt  int                           // len(accepted) at which prune runs next
 }
+
+// feedSet is implemented by sinks whose feeds can go away (*segmenter.Hub
+// evicts and expires feeds): the processor then drops the accepted series
+// of feeds that are gone, so that feeds coming and going do not grow the
+// metric without bound.
+type feedSet interface {
+	Feed(name string) (*segmenter.Feed, bool)
+}
+
+var _ feedSet = (*segmenter.Hub)(nil)
+
+// minPruneAt is the number of accepted series below which prune never runs.
+const minPruneAt = 64
 
 func newProcessor(cfg Config, sink segmenter.Sink, log *slog.Logger, m *Metrics) *processor {
 	return &processor{
@@ -149,6 +163,7 @@ func newProcessor(cfg Config, sink segmenter.Sink, log *slog.Logger, m *Metrics)
 		m:        m,
 		limiter:  newLogLimiter(logEvery),
 		accepted: make(map[string]prometheus.Counter),
+		pruneAt:  minPruneAt,
 	}
 }
 
@@ -162,14 +177,28 @@ func (p *processor) handle(subject string, data []byte, seq uint64, t time.Time)
 	}
 	u.Seq, u.Time = seq, t
 	err := p.sink.Apply(feed, u)
+	var capErr *segmenter.BytesError
 	switch {
 	case err == nil:
 		c := p.accepted[feed]
 		if c == nil {
+			if len(p.accepted) >= p.pruneAt {
+				p.prune()
+			}
 			c = p.m.accepted.WithLabelValues(feed)
 			p.accepted[feed] = c
 		}
 		c.Inc()
+	case errors.As(err, &capErr):
+		// Rate-limited per cap, so that each cap that refuses shows up.
+		p.m.reject(ReasonTooManyBytes)
+		p.warnLimited(ReasonTooManyBytes.String()+" "+capErr.Var, "dropped message: feed state at its byte cap",
+			"reason", ReasonTooManyBytes.String(), "feed", capErr.Feed, "cap", capErr.Var, "cap_bytes", capErr.Limit,
+			"would_be_bytes", capErr.Would, "subject", truncate(subject, 200), "bytes", len(data), "seq", seq)
+	case errors.Is(err, segmenter.ErrTooManyBytes):
+		p.reject(ReasonTooManyBytes, subject, len(data), seq, err)
+	case errors.Is(err, segmenter.ErrUnknownFeed):
+		p.reject(ReasonNoFeed, subject, len(data), seq, err)
 	case errors.Is(err, segmenter.ErrDuplicate):
 		p.reject(ReasonDuplicate, subject, len(data), seq, err)
 	case errors.Is(err, segmenter.ErrTooManyFeeds):
@@ -181,20 +210,35 @@ func (p *processor) handle(subject string, data []byte, seq uint64, t time.Time)
 	}
 }
 
-// reject counts a dropped message and logs it: duplicates at debug level
-// (they are expected after reconnects), everything else as a warning at most
-// once per reason per logEvery.
+// reject counts a dropped message and logs it: duplicates and deletes for
+// feeds that do not exist at debug level (they are expected after
+// reconnects and at start-up), everything else as a warning at most once
+// per reason per logEvery.
 func (p *processor) reject(r Reason, subject string, size int, seq uint64, err error) {
 	p.m.reject(r)
 	attrs := []any{"reason", r.String(), "subject", truncate(subject, 200), "bytes", size, "seq", seq}
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
-	if r == ReasonDuplicate {
+	if r == ReasonDuplicate || r == ReasonNoFeed {
 		p.log.Debug("dropped message", attrs...)
 		return
 	}
 	p.warnLimited(r.String(), "dropped message", attrs...)
+}
+
+// prune drops the accepted series of feeds the sink no longer has, and
+// runs again once as many series are added as remain.
+func (p *processor) prune() {
+	if fs, ok := p.sink.(feedSet); ok {
+		for name := range p.accepted {
+			if _, ok := fs.Feed(name); !ok {
+				p.m.accepted.DeleteLabelValues(name)
+				delete(p.accepted, name)
+			}
+		}
+	}
+	p.pruneAt = max(minPruneAt, 2*len(p.accepted))
 }
 
 // dropped counts n messages dropped by the NATS client (slow consumer).

@@ -26,6 +26,8 @@ const (
 	ReasonUnknownFeed         // feed not in the Config.Feeds allow-list
 	ReasonTooManyFeeds        // the sink refused a new feed (segmenter.ErrTooManyFeeds)
 	ReasonTooManyKeys         // the sink refused a new key (segmenter.ErrTooManyKeys)
+	ReasonTooManyBytes        // the sink refused to grow a feed's state, or all feeds', past a byte cap (segmenter.ErrTooManyBytes)
+	ReasonNoFeed              // a delete for a feed the sink does not have (segmenter.ErrUnknownFeed): nothing to delete, and deletes make no feed; expected at start-up
 	ReasonDuplicate           // the sink already had this sequence (segmenter.ErrDuplicate); expected after reconnects
 	ReasonBadMetadata         // a JetStream message without parsable metadata
 	ReasonSlowConsumer        // dropped by the core NATS client because the subscription buffer was full
@@ -45,6 +47,8 @@ var reasonNames = [numReasons]string{
 	ReasonUnknownFeed:  "unknown_feed",
 	ReasonTooManyFeeds: "too_many_feeds",
 	ReasonTooManyKeys:  "too_many_keys",
+	ReasonTooManyBytes: "too_many_bytes",
+	ReasonNoFeed:       "no_feed",
 	ReasonDuplicate:    "duplicate",
 	ReasonBadMetadata:  "bad_metadata",
 	ReasonSlowConsumer: "slow_consumer",

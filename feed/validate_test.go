@@ -105,7 +105,7 @@ func TestReasons(t *testing.T) {
 		seen[s] = true
 	}
 	for _, want := range []string{"too_large", "bad_subject", "bad_feed", "bad_key", "bad_json", "not_object",
-		"too_many_feeds", "too_many_keys", "duplicate", "bad_metadata", "unknown_feed", "slow_consumer"} {
+		"too_many_feeds", "too_many_keys", "too_many_bytes", "no_feed", "duplicate", "bad_metadata", "unknown_feed", "slow_consumer"} {
 		if !seen[want] {
 			t.Errorf("missing reason %q", want)
 		}

@@ -224,13 +224,15 @@ type exchange struct {
 	sent     http.Header // header as of WriteHeader
 	headerAt time.Time
 	writes   []write
+	batching bool // the last write is not flushed yet: the next Write joins it
 	flushes  int
 	endedAt  time.Time
 	aborted  bool // the handler panicked with http.ErrAbortHandler
 	panicked any  // any other panic
 }
 
-// write is one Write call and the time it happened.
+// write is one batch: the Write calls between two flushes (handlers
+// batch, then flush once), at the time of the first.
 type write struct {
 	at   time.Time
 	data string
@@ -269,7 +271,14 @@ func (x *exchange) Write(p []byte) (int, error) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.writes = append(x.writes, write{time.Now(), string(p)})
+	switch {
+	case len(p) == 0:
+	case x.batching:
+		x.writes[len(x.writes)-1].data += string(p)
+	default:
+		x.writes = append(x.writes, write{time.Now(), string(p)})
+		x.batching = true
+	}
 	return len(p), nil
 }
 
@@ -285,6 +294,7 @@ func (x *exchange) Flush() {
 	x.WriteHeader(http.StatusOK)
 	x.mu.Lock()
 	x.flushes++
+	x.batching = false
 	x.mu.Unlock()
 }
 

@@ -55,10 +55,12 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 			cursor = 0
 		}
 	}
+	// The snapshot frame is the feed's cached one, shared by every viewer
+	// and written as it is: a copy per viewer would cost the whole state
+	// per connection for as long as it stays open.
+	var snapshot []byte
 	if !resumed {
-		frame, seq := f.SnapshotFrame(s.hub.Now())
-		buf = append(buf, frame...)
-		cursor = seq
+		snapshot, cursor = f.SnapshotFrame(s.hub.Now())
 	}
 
 	rc := http.NewResponseController(w)
@@ -66,17 +68,23 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	keepalive := time.NewTimer(cfg.Keepalive)
 	defer keepalive.Stop()
 	for {
-		if len(buf) > 0 {
+		if len(buf) > 0 || len(snapshot) > 0 {
 			rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			if _, err := w.Write(buf); err != nil {
-				reason = reasonWriteError
-				return
+			for _, b := range [][]byte{buf, snapshot} {
+				if len(b) == 0 {
+					continue
+				}
+				if _, err := w.Write(b); err != nil {
+					reason = reasonWriteError
+					return
+				}
 			}
 			if err := rc.Flush(); err != nil {
 				reason = reasonWriteError
 				return
 			}
-			bytes.Add(float64(len(buf)))
+			bytes.Add(float64(len(buf) + len(snapshot)))
+			snapshot = nil
 			keepalive.Reset(cfg.Keepalive)
 		}
 		var (
@@ -91,7 +99,9 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if closed {
-			reason = reasonDrain
+			// The feed ended: the hub shut down, or evicted or expired
+			// the feed. A reconnect finds out which (404 for a feed gone).
+			reason = reasonAborted
 			return
 		}
 		if len(buf) > 0 {

@@ -39,4 +39,10 @@
 // Stream mode is refused over HTTP/1.0 except for finished segments.
 // Nothing refused is held, takes a stream slot or may be cached.
 // LimitListener caps the connections of a listener.
+//
+// A feed the segmenter removes (evicted or expired) ends like a feed at
+// shutdown: streams of its open segment are aborted, held part requests
+// answer 503, direct viewers are closed (reason "aborted"); its URLs then
+// answer 404, no-store, as for any unknown feed. Direct mode writes the
+// feed's cached snapshot frame as it is, never a copy per viewer.
 package origin

@@ -43,6 +43,34 @@ type Config struct {
 	MaxFeeds int `env:"MAX_FEEDS" envDefault:"64"`
 	// MaxKeys caps the number of keys per feed. Default 10000.
 	MaxKeys int `env:"MAX_KEYS" envDefault:"10000"`
+	// MaxFeedBytes caps a feed's state, in bytes: the sum over its keys of
+	// the key's length plus its (compacted JSON) value's. An update that
+	// would grow the state above it is refused (ErrTooManyBytes); one that
+	// shrinks it or deletes is always accepted. Default 16777216 (16 MiB):
+	// every viewer downloads the whole state in the snapshot at the start
+	// of every segment, so a bigger state is no longer a live feed.
+	// Validate allows 64 KiB–1 GiB.
+	MaxFeedBytes int64 `env:"MAX_FEED_BYTES" envDefault:"16777216"`
+	// MaxStateBytes caps the state of all feeds together, in bytes, the
+	// same way. Default 134217728 (128 MiB): eight feeds at MaxFeedBytes.
+	// Memory: the state is held once live, once in the snapshot of every
+	// open or retained segment log (Retention/SegmentLength + 2 of them)
+	// and once in the cached direct-mode snapshot, so the state costs up to
+	// MaxStateBytes × (Retention/SegmentLength + 4), 768 MiB at the
+	// defaults (one copy more while a reload stages, and one per reload in
+	// the open log), plus the update frames in the logs and the direct-mode
+	// histories, which the message rate and History × the message size
+	// bound, not this cap. Validate allows MaxFeedBytes–64 GiB.
+	MaxStateBytes int64 `env:"MAX_STATE_BYTES" envDefault:"134217728"`
+	// FeedIdleEvict lets a new feed take the place of an idle one: when the
+	// feed cap (or MaxStateBytes) is full, a message for a new feed (or one
+	// that grows a feed) evicts the feeds whose last update is the oldest,
+	// if that update is at least FeedIdleEvict older than the message, by
+	// message timestamps (so replicas evict the same feeds). Feeds
+	// registered with Hub.Ensure (MARQUEE_FEEDS) are never evicted. Default
+	// 1h; 0 never evicts a feed that has keys. Validate allows 0 or at
+	// least 1m.
+	FeedIdleEvict time.Duration `env:"FEED_IDLE_EVICT" envDefault:"1h"`
 	// URLPrefix is the path prefix of segment URLs named in "next" events.
 	// Default "/v1/feeds".
 	URLPrefix string `env:"URL_PREFIX" envDefault:"/v1/feeds"`
@@ -59,6 +87,9 @@ func Defaults() Config {
 		Retry:         3 * time.Second,
 		MaxFeeds:      64,
 		MaxKeys:       10000,
+		MaxFeedBytes:  16 << 20,
+		MaxStateBytes: 128 << 20,
+		FeedIdleEvict: time.Hour,
 		URLPrefix:     "/v1/feeds",
 	}
 }
@@ -76,6 +107,15 @@ func (c Config) Validate() error {
 	}
 	if c.Keepalive < time.Second || c.Keepalive > 60*time.Second {
 		return fmt.Errorf("MARQUEE_KEEPALIVE must be between 1s and 60s, got %s", c.Keepalive)
+	}
+	if c.MaxFeedBytes < 64<<10 || c.MaxFeedBytes > 1<<30 {
+		return fmt.Errorf("MARQUEE_MAX_FEED_BYTES must be between 65536 (64 KiB) and 1073741824 (1 GiB) bytes, got %d", c.MaxFeedBytes)
+	}
+	if c.MaxStateBytes > 64<<30 {
+		return fmt.Errorf("MARQUEE_MAX_STATE_BYTES must be at most 68719476736 (64 GiB) bytes, got %d", c.MaxStateBytes)
+	}
+	if c.FeedIdleEvict != 0 && c.FeedIdleEvict < time.Minute {
+		return fmt.Errorf("MARQUEE_FEED_IDLE_EVICT must be 0 (never) or at least 1m, got %s", c.FeedIdleEvict)
 	}
 	return c.check()
 }
@@ -113,8 +153,21 @@ func (c Config) check() error {
 	if c.MaxKeys < 1 {
 		return fmt.Errorf("MARQUEE_MAX_KEYS must be at least 1, got %d", c.MaxKeys)
 	}
+	if c.MaxFeedBytes < 1 {
+		return fmt.Errorf("MARQUEE_MAX_FEED_BYTES must be at least 1, got %d", c.MaxFeedBytes)
+	}
+	if c.MaxStateBytes < c.MaxFeedBytes {
+		return fmt.Errorf("MARQUEE_MAX_STATE_BYTES must be at least MARQUEE_MAX_FEED_BYTES (%d), got %d", c.MaxFeedBytes, c.MaxStateBytes)
+	}
+	if c.FeedIdleEvict < 0 {
+		return fmt.Errorf("MARQUEE_FEED_IDLE_EVICT must not be negative, got %s", c.FeedIdleEvict)
+	}
 	return nil
 }
+
+// emptyExpiry is how long a feed without keys stays: the retention plus
+// one segment, after which every segment it retains began empty.
+func (c Config) emptyExpiry() time.Duration { return c.SegmentLength + c.retention() }
 
 func (c Config) retention() time.Duration {
 	if c.Retention == 0 {

@@ -85,6 +85,54 @@
 // snapshot of it into every open segment at once, its id the new sequence
 // (even if lower), and the direct-mode history restarts there.
 //
+// # Caps, and feeds that go away
+//
+// A feed's state is capped in keys (Config.MaxKeys) and in bytes, the sum
+// over its keys of the key's length and its value's (MaxFeedBytes), and
+// all feeds' states together in bytes (MaxStateBytes), during a reload the
+// staging state the same way. An update that would grow a state past a cap
+// is refused (ErrTooManyKeys, a *BytesError wrapping ErrTooManyBytes) and
+// writes nothing; one that shrinks or deletes is always applied. The state
+// is the largest thing the hub holds several copies of (one per retained
+// segment's snapshot, see MaxStateBytes), so the byte caps bound memory.
+//
+// Feeds are capped in number (MaxFeeds). A delete creates no feed
+// (ErrUnknownFeed), nor does a first update that is refused, so refused
+// messages cannot take places. Places are held by the feeds with keys and
+// by the pinned ones (Hub.Ensure: MARQUEE_FEEDS); an empty feed gives its
+// place to a new feed at once. When the places or MaxStateBytes are full,
+// an update that needs room evicts the feeds with keys, not pinned, that
+// are idle: whose latest update's timestamp is at least FeedIdleEvict
+// before its own, the idlest first, as few as make it fit, and none if
+// they would not. Otherwise it is refused (ErrTooManyFeeds, or
+// ErrTooManyBytes).
+//
+// An empty feed, not pinned, expires when it has been empty for the
+// retention plus one segment by the local clock: every segment it retains
+// then began empty. No expiry runs during a reload.
+//
+// A removed feed (evicted or expired, counted in Stats.FeedsEvicted and
+// Stats.FeedsExpired, logged) ends like a feed at shutdown: its open
+// segment is aborted, so stream readers cut their responses short and no
+// edge caches a truncated or early-ended copy, held part requests and
+// waiters fail, direct-mode viewers are closed. From then on its URLs answer
+// 404 as for any unknown feed (the browser client backs off and retries;
+// what edges cached of its finished segments and parts stays correct). A
+// later update for the name makes a new feed, opened mid-segment.
+//
+// Replicas. The byte caps and eviction depend only on the messages read,
+// their order and timestamps, and the configuration, so replicas that read
+// the same messages refuse and evict the same ones and hold the same
+// states. Expiry depends on the local clock, but only of feeds without
+// keys, and empty feeds decide nothing (they hold no place): replicas may
+// list an empty feed for different lengths of time, and a viewer switching
+// between them sees the same empty state or 404. A replica that starts
+// later rebuilds from the last message per subject, which is not always
+// what a running replica holds once a cap refused or evicted something
+// (as with MaxKeys): it may hold keys of a feed the others evicted, or
+// refuse what they hold. The caps are for abuse and mistakes; counted
+// refusals and evictions are worth an alert.
+//
 // # Concurrency
 //
 // Hub and Feed methods are safe for concurrent use. Writers (Apply, Tick)

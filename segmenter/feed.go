@@ -14,13 +14,23 @@ type Feed struct {
 	name string
 	hub  *Hub
 
+	pinned bool // guarded by hub.mu: registered with Hub.Ensure, never evicted or expired
+
 	mu      sync.Mutex // guards the fields below
 	entries map[string]json.RawMessage
 	seq     uint64    // highest sequence folded into entries
 	reach   time.Time // latest placement (stream time) of an update folded into entries
+	bytes   int64     // the state's size: len(key)+len(value) summed over entries
 	cur     *Log      // the open segment; nil before the first tick or after abort
 	part    int       // cur's open part
 	partEnd time.Time // the end of cur's open part (stream time)
+	// active is the latest message timestamp (Update.Time, stream time) of
+	// an update folded into entries: how long the feed is idle, for
+	// eviction (see Config.FeedIdleEvict).
+	active time.Time
+	// emptySince is the local time since which entries is empty, zero
+	// while it has keys: a feed empty for Config.emptyExpiry expires.
+	emptySince time.Time
 	// wrote is the stream time of the last frame written to cur, for the
 	// keepalive rule: an update's placement, the end of a part that got a
 	// keepalive, the segment's start for its snapshot. Frames this origin
@@ -33,6 +43,7 @@ type Feed struct {
 	histWake chan struct{} // closed and replaced on every update
 	rotated  chan struct{} // closed and replaced whenever a segment opens
 	aborted  bool
+	gone     bool   // removed from the hub (evicted or expired); aborted too
 	snapSeq  uint64 // sequence of the cached direct snapshot frame
 	snapN    int64
 	snap     []byte
@@ -45,6 +56,8 @@ type stage struct {
 	entries map[string]json.RawMessage
 	seq     uint64
 	reach   time.Time
+	bytes   int64
+	active  time.Time
 }
 
 func newFeed(name string, h *Hub) *Feed {
@@ -78,13 +91,16 @@ func later(a, b time.Time) time.Time {
 func (f *Feed) apply(u Update, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gone {
+		return errGone
+	}
 	if f.aborted {
 		return ErrClosed
 	}
 	if u.Seq <= f.seq {
 		return ErrDuplicate
 	}
-	_, exists := f.entries[u.Key]
+	old, exists := f.entries[u.Key]
 	if len(u.Value) > 0 && !exists && len(f.entries) >= f.hub.cfg.MaxKeys {
 		return ErrTooManyKeys
 	}
@@ -92,6 +108,12 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	delta := sizeDelta(u, old, exists)
+	if err := f.hub.reserve(f.name, &f.hub.bytes, f.bytes, delta); err != nil {
+		return err
+	}
+	f.bytes += delta
+	f.active = later(f.active, u.Time)
 	live := f.hub.live.Load()
 	var p time.Time
 	if live && f.cur != nil {
@@ -106,6 +128,7 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	} else {
 		f.entries[u.Key] = u.Value
 	}
+	f.noteEmptyLocked(now)
 	switch {
 	case !live:
 		// Loading stored state: fold it, open segments once loaded.
@@ -278,6 +301,9 @@ func (f *Feed) tick(now time.Time) time.Time {
 func (f *Feed) stageApply(u Update, epoch uint64, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.gone {
+		return errGone
+	}
 	if f.aborted {
 		return ErrClosed
 	}
@@ -289,13 +315,19 @@ func (f *Feed) stageApply(u Update, epoch uint64, now time.Time) error {
 	if u.Seq <= st.seq {
 		return ErrDuplicate
 	}
-	_, exists := st.entries[u.Key]
+	old, exists := st.entries[u.Key]
 	if len(u.Value) > 0 && !exists && len(st.entries) >= f.hub.cfg.MaxKeys {
 		return ErrTooManyKeys
 	}
 	if _, err := encodeUpdate(u, st.seq); err != nil {
 		return err
 	}
+	delta := sizeDelta(u, old, exists)
+	if err := f.hub.reserve(f.name, &f.hub.stageBytes, st.bytes, delta); err != nil {
+		return err
+	}
+	st.bytes += delta
+	st.active = later(st.active, u.Time)
 	st.seq = u.Seq
 	p := u.Time
 	if hi := now.Add(f.hub.cfg.PartLateness); p.After(hi) {
@@ -336,6 +368,8 @@ func (f *Feed) loaded(now time.Time, reload bool, epoch uint64) {
 			st = &stage{entries: make(map[string]json.RawMessage)}
 		}
 		f.entries, f.seq = st.entries, st.seq
+		f.bytes, f.active = st.bytes, st.active
+		f.noteEmptyLocked(now)
 		f.reach = later(f.reach, st.reach)
 		f.hist = newHistory(f.hub.cfg.History)
 		f.snap = nil
@@ -355,15 +389,67 @@ func (f *Feed) loaded(now time.Time, reload bool, epoch uint64) {
 func (f *Feed) abort() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.aborted {
-		return
-	}
-	f.aborted = true
-	if f.cur != nil && f.cur.abort() {
+	if f.abortLocked() {
 		f.hub.stats.aborted.Add(1)
 	}
+}
+
+// abortLocked ends the feed: its open segment is aborted, so that readers
+// cut their responses short and no edge caches them, and every waiter
+// wakes (WaitSegment returns ErrClosed, DirectSince reports closed). It
+// reports whether an open segment was aborted.
+func (f *Feed) abortLocked() bool {
+	if f.aborted {
+		return false
+	}
+	f.aborted = true
+	aborted := f.cur != nil && f.cur.abort()
 	close(f.rotated)
 	close(f.histWake)
+	return aborted
+}
+
+// remove ends a feed the hub forgets (evicted or expired) the way Abort
+// ends it, and drops its state and segments. It returns the bytes of its
+// live state and of its staged state if it belongs to the reload in
+// progress (reloading, epoch), for the hub's totals.
+func (f *Feed) remove(reloading bool, epoch uint64) (live, staged int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gone = true
+	f.abortLocked()
+	live = f.bytes
+	if st := f.stage; reloading && st != nil && st.epoch == epoch {
+		staged = st.bytes
+	}
+	f.entries, f.bytes, f.stage = map[string]json.RawMessage{}, 0, nil
+	f.segs = map[int64]*Log{}
+	f.hist = newHistory(1)
+	f.snap = nil
+	return live, staged
+}
+
+// noteEmptyLocked records when entries became empty.
+func (f *Feed) noteEmptyLocked(now time.Time) {
+	switch {
+	case len(f.entries) > 0:
+		f.emptySince = time.Time{}
+	case f.emptySince.IsZero():
+		f.emptySince = now
+	}
+}
+
+// sizeDelta is how much u changes a state's size (see Config.MaxFeedBytes),
+// old being the key's value before it, if exists.
+func sizeDelta(u Update, old json.RawMessage, exists bool) int64 {
+	var d int64
+	if len(u.Value) > 0 {
+		d = int64(len(u.Key) + len(u.Value))
+	}
+	if exists {
+		d -= int64(len(u.Key) + len(old))
+	}
+	return d
 }
 
 // Segment returns the log of segment n if it is open or still retained.

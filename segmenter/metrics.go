@@ -24,6 +24,14 @@ type Stats struct {
 	Reloads    uint64 // reloads of the whole state completed (Reload, then Loaded)
 	Feeds      int    // feeds known to the hub
 	Loaded     bool   // the stored state is loaded and segments open
+	// StateBytes is the size of every feed's state together, in bytes (what
+	// Config.MaxStateBytes caps; Feed.StateBytes has it per feed).
+	StateBytes int64
+	// FeedsEvicted counts feeds with keys removed because they were idle
+	// when the caps were full (Config.FeedIdleEvict); FeedsExpired counts
+	// feeds without keys removed: empty for the retention plus a segment,
+	// or earlier to make room for a new feed.
+	FeedsEvicted, FeedsExpired uint64
 	// LogBytes is the distribution of segment-log sizes at close:
 	// Buckets[i] counts logs of at most LogSizeBuckets[i] bytes
 	// (cumulative, as Prometheus histograms are).
@@ -39,6 +47,7 @@ type Histogram struct {
 
 type stats struct {
 	rotations, keepalives, updates, aborted, reloads atomic.Uint64
+	evicted, expired                                 atomic.Uint64
 	feeds                                            atomic.Int64
 	logCount, logSum                                 atomic.Uint64
 	logBuckets                                       [10]atomic.Uint64 // not cumulative
@@ -58,12 +67,14 @@ func (s *stats) rotated(size int) {
 
 func (s *stats) snapshot() Stats {
 	st := Stats{
-		Rotations:  s.rotations.Load(),
-		Keepalives: s.keepalives.Load(),
-		Updates:    s.updates.Load(),
-		Aborted:    s.aborted.Load(),
-		Reloads:    s.reloads.Load(),
-		Feeds:      int(s.feeds.Load()),
+		Rotations:    s.rotations.Load(),
+		Keepalives:   s.keepalives.Load(),
+		Updates:      s.updates.Load(),
+		Aborted:      s.aborted.Load(),
+		Reloads:      s.reloads.Load(),
+		Feeds:        int(s.feeds.Load()),
+		FeedsEvicted: s.evicted.Load(),
+		FeedsExpired: s.expired.Load(),
 		LogBytes: Histogram{
 			Count:   s.logCount.Load(),
 			Sum:     float64(s.logSum.Load()),

@@ -2,6 +2,7 @@ package segmenter
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -31,6 +32,11 @@ type Hub struct {
 	phase     sync.RWMutex
 	reloading bool   // guarded by phase: Applies fold into staging state
 	epoch     uint64 // guarded by phase: incremented by every Reload
+
+	// bytes is the size of every feed's live state together, stageBytes
+	// that of the staging states of the reload in progress (see
+	// Config.MaxStateBytes); Loaded makes the one the other.
+	bytes, stageBytes atomic.Int64
 
 	closed atomic.Bool
 	live   atomic.Bool   // segments open only once loaded; see Loaded
@@ -94,6 +100,8 @@ func (h *Hub) Loaded() {
 		f.loaded(now, reload, h.epoch)
 	}
 	if reload {
+		h.bytes.Store(h.stageBytes.Load())
+		h.stageBytes.Store(0)
 		h.stats.reloads.Add(1)
 		h.log.Info("state reloaded", "feeds", len(fs))
 	}
@@ -118,6 +126,7 @@ func (h *Hub) Reload() {
 	defer h.phase.Unlock()
 	h.reloading = true
 	h.epoch++
+	h.stageBytes.Store(0)
 	h.log.Info("reloading state", "epoch", h.epoch)
 }
 
@@ -131,6 +140,7 @@ func (h *Hub) LoadedC() <-chan struct{} { return h.loaded }
 func (h *Hub) Stats() Stats {
 	st := h.stats.snapshot()
 	st.Loaded = h.live.Load()
+	st.StateBytes = h.bytes.Load()
 	return st
 }
 
@@ -147,18 +157,45 @@ func (h *Hub) Now() time.Time { return h.clock.Now() }
 // compared with the grid and with each other on the wall clock only.
 func (h *Hub) now() time.Time { return h.clock.Now().Round(0) }
 
-// Apply folds u into the named feed, creating the feed on first use.
+// Apply folds u into the named feed, creating the feed on first use (not
+// for a delete: ErrUnknownFeed), within the caps of Config: it returns
+// ErrTooManyFeeds, ErrTooManyKeys or a *BytesError (ErrTooManyBytes) when
+// one refuses u, after evicting idle feeds where that makes room (see
+// Config.FeedIdleEvict).
 func (h *Hub) Apply(feed string, u Update) error {
 	if h.closed.Load() {
 		return ErrClosed
 	}
 	h.phase.RLock()
 	defer h.phase.RUnlock()
-	f, err := h.feed(feed)
-	if err != nil {
+	now := h.now()
+	roomMade := false
+	for {
+		f, ok := h.Feed(feed)
+		var err error
+		if ok {
+			err = h.applyLocked(f, u, now)
+		} else {
+			err = h.create(feed, u, now)
+		}
+		var be *BytesError
+		switch {
+		case errors.Is(err, errGone):
+			continue // evicted or expired meanwhile: look again
+		case ok && !roomMade && errors.As(err, &be) && be.Var == varStateBytes:
+			// All feeds together are full: idle ones may give their bytes up.
+			roomMade = true
+			if h.makeRoom(feed, u.Time, be.Would-be.Limit) {
+				continue
+			}
+		}
 		return err
 	}
-	now := h.now()
+}
+
+// applyLocked folds u into f's live state, or during a reload into its
+// staging state. Called with phase held.
+func (h *Hub) applyLocked(f *Feed, u Update, now time.Time) error {
 	if h.reloading {
 		return f.stageApply(u, h.epoch, now)
 	}
@@ -166,35 +203,25 @@ func (h *Hub) Apply(feed string, u Update) error {
 }
 
 // Ensure registers the named feed if it does not exist yet, so that it is
-// listed and served before its first message. It never opens a segment:
-// Run (or Tick) does, once the hub is loaded.
+// listed and served before its first message, and pins it: it is never
+// evicted or expired. It never opens a segment: Run (or Tick) does, once
+// the hub is loaded.
 func (h *Hub) Ensure(feed string) error {
-	_, err := h.feed(feed)
-	return err
-}
-
-func (h *Hub) feed(name string) (*Feed, error) {
-	h.mu.RLock()
-	f, ok := h.feeds[name]
-	h.mu.RUnlock()
-	if ok {
-		return f, nil
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if f, ok := h.feeds[name]; ok {
-		return f, nil
+	f, ok := h.feeds[feed]
+	if !ok {
+		if len(h.feeds) >= h.cfg.MaxFeeds {
+			return ErrTooManyFeeds
+		}
+		f = newFeed(feed, h)
+		h.feeds[feed] = f
+		h.stats.feeds.Store(int64(len(h.feeds)))
+		h.changedLocked()
+		h.log.Info("feed created", "feed", feed)
 	}
-	if len(h.feeds) >= h.cfg.MaxFeeds {
-		return nil, ErrTooManyFeeds
-	}
-	f = newFeed(name, h)
-	h.feeds[name] = f
-	h.stats.feeds.Store(int64(len(h.feeds)))
-	close(h.changed)
-	h.changed = make(chan struct{})
-	h.log.Info("feed created", "feed", name)
-	return f, nil
+	f.pinned = true
+	return nil
 }
 
 // Feed returns the named feed.
@@ -240,6 +267,7 @@ func (h *Hub) Tick(now time.Time) time.Time {
 			next = t
 		}
 	}
+	h.expire(now)
 	return next
 }
 

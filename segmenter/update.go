@@ -27,8 +27,9 @@ type Update struct {
 
 // Sink receives validated updates. *Hub implements it.
 type Sink interface {
-	// Apply folds u into the named feed, creating the feed if needed.
-	// It returns ErrTooManyFeeds or ErrTooManyKeys when a cap is hit,
+	// Apply folds u into the named feed, creating the feed if needed
+	// (not for a delete: ErrUnknownFeed). It returns ErrTooManyFeeds,
+	// ErrTooManyKeys or ErrTooManyBytes (wrapped) when a cap is hit,
 	// ErrDuplicate when u.Seq is not above the feed's highest sequence.
 	Apply(feed string, u Update) error
 	// Loaded tells the sink that the replay of stored state is complete

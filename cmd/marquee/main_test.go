@@ -64,6 +64,10 @@ func TestRunDemo(t *testing.T) {
 		t.Fatal("run did not start")
 	}
 	base := "http://" + a[0]
+	// The addresses are known before Run prints the banner.
+	for end := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "/v1/feeds") && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(out.String(), "marquee listening on "+base) || !strings.Contains(out.String(), "/v1/feeds") {
 		t.Errorf("startup output:\n%s", out.String())
 	}
@@ -152,6 +156,10 @@ func TestConfigErrors(t *testing.T) {
 		{"MARQUEE_NATS_MAX_MESSAGE_BYTES=0", "MARQUEE_NATS_MAX_MESSAGE_BYTES"},
 		{"MARQUEE_DEMO_RATE=-1", "MARQUEE_DEMO_RATE"},
 		{"MARQUEE_HISTORY=0", "MARQUEE_HISTORY"},
+		{"MARQUEE_MAX_FEED_BYTES=1000", "MARQUEE_MAX_FEED_BYTES"},
+		{"MARQUEE_MAX_FEED_BYTES=16MiB", "MARQUEE_MAX_FEED_BYTES"},
+		{"MARQUEE_MAX_STATE_BYTES=1000000", "MARQUEE_MAX_STATE_BYTES"},
+		{"MARQUEE_FEED_IDLE_EVICT=1s", "MARQUEE_FEED_IDLE_EVICT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

@@ -100,7 +100,8 @@ func TestTwoAppsInOneProcess(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		code, body := get(t, "http://"+a.AdminAddr()+"/metrics")
-		for _, m := range []string{"marquee_ready 1", "marquee_segmenter_loaded 1", "marquee_feeds 2", "marquee_segment_rotations_total", "marquee_segment_log_bytes_bucket", "marquee_nats_connected 1"} {
+		for _, m := range []string{"marquee_ready 1", "marquee_segmenter_loaded 1", "marquee_feeds 2", "marquee_segment_rotations_total", "marquee_segment_log_bytes_bucket", "marquee_nats_connected 1",
+			"marquee_state_bytes ", `marquee_feed_state_bytes{feed="prices"} `, "marquee_feeds_evicted_total 0", "marquee_feeds_expired_total 0"} {
 			if code != 200 || !bytes.Contains(body, []byte(m)) {
 				t.Errorf("%s metrics lack %q", a.AdminAddr(), m)
 			}
@@ -177,6 +178,15 @@ func TestConfigErrorsNameVariables(t *testing.T) {
 	cfg.ShutdownTimeout = 0
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "MARQUEE_SHUTDOWN_TIMEOUT") {
 		t.Errorf("shutdown timeout: %v", err)
+	}
+	cfg = Defaults()
+	cfg.Segmenter.MaxFeedBytes = 64 << 10 // valid alone, below one message of 64 KiB and its key
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "MARQUEE_MAX_FEED_BYTES") {
+		t.Errorf("feed bytes below a message: %v", err)
+	}
+	cfg.NATS.MaxMessageBytes = 64<<10 - 128
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("feed bytes for a message exactly: %v", err)
 	}
 	cfg = Defaults()
 	cfg.NATS.Feeds = []string{"bad feed"}

@@ -74,5 +74,9 @@ func (c Config) validate(shortSegments bool) error {
 			return err
 		}
 	}
+	// The largest message the feed consumer accepts must fit an empty feed.
+	if most := int64(c.NATS.MaxMessageBytes + c.NATS.MaxKeyLen); c.Segmenter.MaxFeedBytes < most {
+		return fmt.Errorf("MARQUEE_MAX_FEED_BYTES must be at least MARQUEE_NATS_MAX_MESSAGE_BYTES + MARQUEE_NATS_MAX_KEY_LEN (%d), so that the largest accepted message fits, got %d", most, c.Segmenter.MaxFeedBytes)
+	}
 	return nil
 }

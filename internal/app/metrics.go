@@ -12,26 +12,31 @@ type hubCollector struct {
 	hub                                            *segmenter.Hub
 	rotations, keepalives, updates, aborted, feeds *prometheus.Desc
 	loaded, logBytes, reloads                      *prometheus.Desc
+	stateBytes, feedStateBytes, evicted, expired   *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*hubCollector)(nil)
 
 func newHubCollector(h *segmenter.Hub) *hubCollector {
 	return &hubCollector{
-		hub:        h,
-		rotations:  prometheus.NewDesc("marquee_segment_rotations_total", "Segments closed with a next event (one per feed per segment boundary).", nil, nil),
-		keepalives: prometheus.NewDesc("marquee_segment_keepalives_total", "Keepalive comments appended to segment logs.", nil, nil),
-		updates:    prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs.", nil, nil),
-		aborted:    prometheus.NewDesc("marquee_segment_aborted_total", "Open segments aborted (not finished) at shutdown.", nil, nil),
-		feeds:      prometheus.NewDesc("marquee_feeds", "Number of feeds known to the segmenter.", nil, nil),
-		loaded:     prometheus.NewDesc("marquee_segmenter_loaded", "1 once the stored state is loaded and segments open, else 0.", nil, nil),
-		logBytes:   prometheus.NewDesc("marquee_segment_log_bytes", "Size of segment logs when they close.", nil, nil),
-		reloads:    prometheus.NewDesc("marquee_segmenter_reloads_total", "State reloads completed (the source replayed the stream after a gap or a recreated stream); each wrote a snapshot into every open segment.", nil, nil),
+		hub:            h,
+		rotations:      prometheus.NewDesc("marquee_segment_rotations_total", "Segments closed with a next event (one per feed per segment boundary).", nil, nil),
+		keepalives:     prometheus.NewDesc("marquee_segment_keepalives_total", "Keepalive comments appended to segment logs.", nil, nil),
+		updates:        prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs.", nil, nil),
+		aborted:        prometheus.NewDesc("marquee_segment_aborted_total", "Open segments aborted (not finished) at shutdown.", nil, nil),
+		feeds:          prometheus.NewDesc("marquee_feeds", "Number of feeds known to the segmenter.", nil, nil),
+		loaded:         prometheus.NewDesc("marquee_segmenter_loaded", "1 once the stored state is loaded and segments open, else 0.", nil, nil),
+		logBytes:       prometheus.NewDesc("marquee_segment_log_bytes", "Size of segment logs when they close.", nil, nil),
+		reloads:        prometheus.NewDesc("marquee_segmenter_reloads_total", "State reloads completed (the source replayed the stream after a gap or a recreated stream); each wrote a snapshot into every open segment.", nil, nil),
+		stateBytes:     prometheus.NewDesc("marquee_state_bytes", "Size of every feed's state together (keys plus values), capped by MARQUEE_MAX_STATE_BYTES.", nil, nil),
+		feedStateBytes: prometheus.NewDesc("marquee_feed_state_bytes", "Size of a feed's state (keys plus values), capped by MARQUEE_MAX_FEED_BYTES.", []string{"feed"}, nil),
+		evicted:        prometheus.NewDesc("marquee_feeds_evicted_total", "Feeds with keys removed because they were idle for MARQUEE_FEED_IDLE_EVICT when a new feed (or bytes) needed room.", nil, nil),
+		expired:        prometheus.NewDesc("marquee_feeds_expired_total", "Feeds without keys removed: empty for the retention plus a segment, or at once to make room for a new feed.", nil, nil),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads} {
+	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads, c.stateBytes, c.feedStateBytes, c.evicted, c.expired} {
 		ch <- d
 	}
 }
@@ -44,6 +49,14 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.aborted, prometheus.CounterValue, float64(st.Aborted))
 	ch <- prometheus.MustNewConstMetric(c.feeds, prometheus.GaugeValue, float64(st.Feeds))
 	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads))
+	ch <- prometheus.MustNewConstMetric(c.stateBytes, prometheus.GaugeValue, float64(st.StateBytes))
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.FeedsEvicted))
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.FeedsExpired))
+	for _, name := range c.hub.Feeds() {
+		if f, ok := c.hub.Feed(name); ok {
+			ch <- prometheus.MustNewConstMetric(c.feedStateBytes, prometheus.GaugeValue, float64(f.StateBytes()), name)
+		}
+	}
 	loaded := 0.0
 	if st.Loaded {
 		loaded = 1
