@@ -137,12 +137,6 @@ func (p *publisher) seqs() []uint64 {
 	return slices.Clone(p.acked)
 }
 
-func (p *publisher) lastAck() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.last
-}
-
 func fetch(ctx context.Context, url string) (int, []byte, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
