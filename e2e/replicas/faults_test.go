@@ -257,3 +257,47 @@ func TestStreamRecreated(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectedNodeKilled: the node the second replica is connected to
+// (through the proxy, so it knows no other address but those the cluster
+// told it) crashes. The replica reconnects to another node, re-creates its
+// consumer and applies every acknowledged update; the other replica is
+// undisturbed.
+func TestConnectedNodeKilled(t *testing.T) {
+	tp := startTopology(t, 3)
+	tp.pub = startPublisher(t, tp.n, 20*time.Millisecond)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if appliedSeq(tp.o[1]) == 0 {
+			return fmt.Errorf("nothing applied yet")
+		}
+		return nil
+	})
+	t0 := time.Now()
+	watch := watchReadiness(tp.o[1], t0)
+	tp.c.Kill(1) // the proxy's target
+	var resumed time.Duration
+	testenv.Eventually(t, 60*time.Second, func() error {
+		s, ok := tp.pub.firstAckAfter(t0.Add(500 * time.Millisecond))
+		if !ok || appliedSeq(tp.o[1]) < s {
+			return fmt.Errorf("replica 2 not consuming current messages (at %d)", appliedSeq(tp.o[1]))
+		}
+		resumed = time.Since(t0)
+		return nil
+	})
+	tp.pub.Stop()
+	acked := tp.pub.seqs()
+	last := acked[len(acked)-1]
+	testenv.Eventually(t, 30*time.Second, func() error {
+		for i, o := range tp.o {
+			if got := appliedSeq(o); got < last {
+				return fmt.Errorf("replica %d at %d, last ack %d", i, got, last)
+			}
+		}
+		return nil
+	})
+	a, b := snapshotOf(t, tp.o[0]), snapshotOf(t, tp.o[1])
+	if a.Seq != b.Seq || fmt.Sprint(a.Entries) != fmt.Sprint(b.Entries) {
+		t.Errorf("replicas differ: seq %d vs %d", a.Seq, b.Seq)
+	}
+	t.Logf("node of replica 2 killed: consuming current messages again after %s; /readyz: %s", resumed.Round(10*time.Millisecond), strings.Join(watch.end(), "; "))
+}
