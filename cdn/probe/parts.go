@@ -94,6 +94,9 @@ type PartsViewer struct {
 	Problems []string
 	// Err is why the viewer stopped before its last part.
 	Err string
+	// Rejoins counts joins moved to the next part because the origin had
+	// opened the segment mid-way and refused the part in progress then.
+	Rejoins int
 
 	have bool // a snapshot has been applied
 }
@@ -211,6 +214,14 @@ func (p *prober) partsViewer(ctx context.Context, i int) PartsViewer {
 	n, k, upto := d.Segment, d.Part, true
 	for {
 		o := p.fetchPart(ctx, &v, n, k, upto)
+		if upto && !v.have && o.Status == http.StatusGone && k+1 < d.Parts {
+			// The origin opened this segment mid-way (it just started, or
+			// the feed is new): the part that was in progress then is not
+			// servable. Join at the next part, as client.js does.
+			v.Rejoins++
+			k++
+			continue
+		}
 		v.Fetches = append(v.Fetches, o)
 		if o.Err != "" {
 			v.Err = fmt.Sprintf("segment %d %s: %s", n, partName(k, upto), o.Err)
@@ -331,6 +342,13 @@ func (p *prober) fetchPart(ctx context.Context, v *PartsViewer, n int64, k int, 
 			}
 			te := TimedEvent{Seq: u.Seq, Time: u.Time, Arrived: o.Done}
 			o.Updates = append(o.Updates, te)
+			if v.have && u.Prev > v.Seq {
+				// The update says the feed was at prev before it: what
+				// lies between the seq held and prev never reached this
+				// viewer (parts from replicas that disagree, or a broken
+				// edge).
+				v.Problems = append(v.Problems, fmt.Sprintf("segment %d: gap: update %d follows %d, held %d", n, u.Seq, u.Prev, v.Seq))
+			}
 			v.applyUpdate(n, u.Key, u.Value, te)
 		case wire.EventNext:
 			var nx wire.Next
