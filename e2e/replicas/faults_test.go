@@ -267,8 +267,8 @@ func TestConnectedNodeKilled(t *testing.T) {
 	tp := startTopology(t, 3)
 	tp.pub = startPublisher(t, tp.n, 20*time.Millisecond)
 	testenv.Eventually(t, 10*time.Second, func() error {
-		if appliedSeq(tp.o[1]) == 0 {
-			return fmt.Errorf("nothing applied yet")
+		if appliedSeq(tp.o[0]) < 20 || appliedSeq(tp.o[1]) < 20 {
+			return fmt.Errorf("replicas at %d and %d", appliedSeq(tp.o[0]), appliedSeq(tp.o[1]))
 		}
 		return nil
 	})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -44,7 +45,7 @@ func startTopology(t *testing.T, replicas int, edit ...func(*app.Config)) *topol
 	c := natstest.StartCluster(t)
 	n := testenv.ConnectNATS(t, c.URL())
 	tp := &topology{c: c, n: n, proxy: testenv.StartProxy(t, c.ClientURL(1))}
-	opts := testenv.Options{SegmentLength: segLen, PartLength: partLen, Config: func(cfg *app.Config) {
+	opts := testenv.Options{SegmentLength: segLen, PartLength: partLen, Log: os.Getenv("MARQUEE_TEST_LOG") != "", Config: func(cfg *app.Config) {
 		cfg.NATS.StreamReplicas = replicas
 		for _, e := range edit {
 			e(cfg)
@@ -57,6 +58,11 @@ func startTopology(t *testing.T, replicas int, edit ...func(*app.Config)) *topol
 		cfg.NATS.URL = tp.proxy.URL()
 	}
 	tp.o[1] = testenv.StartOrigin(t, n, opts2)
+	// Faults are injected into a settled cluster: every node has its
+	// replica of the stream (an R3 group killed within its first moments
+	// can take JetStream a minute to recover, which is not what these
+	// tests are about).
+	c.WaitStreamReady("FEEDS")
 	return tp
 }
 
