@@ -28,9 +28,10 @@ var apiHedge = hedgeOpts{every: 500 * time.Millisecond, each: 4 * time.Second, o
 // hedged calls f, and again every o.every while no call has answered, until
 // one succeeds, one fails for another reason than its own deadline or
 // JetStream being temporarily unavailable (a definite answer), ctx is done
-// or o.overall has passed. f must be
-// idempotent: the calls still in flight are cancelled when hedged returns,
-// but may have reached the server. hedged waits for every call it started.
+// or o.overall has passed. f must be idempotent, or its caller must undo
+// the calls whose answer it did not use: the calls still in flight are
+// cancelled when hedged returns, but may have reached the server. hedged
+// waits for every call it started.
 func hedged[T any](ctx context.Context, o hedgeOpts, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.overall)
 	type result struct {

@@ -65,7 +65,10 @@ var errLostInFlight = errors.New("delivery sequence skipped: messages lost in fl
 // while the stream or the meta layer has no leader; a call in flight is also
 // cut short by the stream's LEADER_ELECTED advisory, and the consumer is
 // replaced right after every reconnect. So consuming resumes within about
-// half a second of a new leader (measured: see the failover test).
+// half a second of a new leader (measured: see the failover test). Every
+// copy of a creation names a consumer of its own (a name sent again would
+// wait for the server holding that consumer, which may be the one that
+// crashed); those whose answer went unused are deleted once one succeeded.
 //
 // Gaps. A skipped stream sequence means the stream removed messages before
 // the source read them (limits such as MaxMsgsPerSubject or MaxAge, a
@@ -148,12 +151,17 @@ type JetStreamSource struct {
 	excl      bool      // a copy of exclusive
 	announced time.Time // creation time of the stream last logged
 	prefix    string    // of consumer names
-	serial    int       // of consumer names
-	// unconfirmed is the config of the last consumer whose creation failed:
-	// the next one with the same start reuses its name, so that a request
-	// that did reach the server creates no orphan.
-	unconfirmed *jetstream.ConsumerConfig
+	serial    int       // of consumer names; also written by the copies of a hedged create, under their own lock
+	// unconfirmed holds the names of consumers whose creation may have
+	// reached the server without its answer reaching Run (a copy that timed
+	// out or was cancelled, or lost to another copy): they are deleted, best
+	// effort, once a consumer was created (see createConsumer).
+	unconfirmed []string
 }
+
+// maxUnconfirmed bounds JetStreamSource.unconfirmed; older names are left
+// to the server's InactiveThreshold.
+const maxUnconfirmed = 64
 
 // phase is what the source does, which decides what a skipped sequence
 // means (see JetStreamSource).
@@ -316,6 +324,10 @@ func (s *JetStreamSource) Run(ctx context.Context) error {
 		}
 		stopWatch()
 		watch.Wait()
+		for _, n := range s.unconfirmed { // in parallel, waited for below
+			s.deleteConsumer(context.Background(), js, n)
+		}
+		s.unconfirmed = nil
 		s.bg.Wait()
 		s.mu.Lock()
 		s.active = false
@@ -515,8 +527,16 @@ func (s *JetStreamSource) checkResume(info *jetstream.StreamInfo, ci *jetstream.
 
 // createConsumer creates the next consumer: last message per subject when
 // (re)loading from scratch, else from the sequence after the last handled.
-// The call is hedged (see apiHedge); creating a consumer with the same name
-// and config again is a no-op on the server, so the copies are safe.
+// The call is hedged (see apiHedge), and every copy, like every attempt,
+// creates a consumer of its own, with a fresh name. A name is never sent
+// twice: a create with the name of an existing consumer is an update of
+// that consumer's assignment, answered by the server the consumer lives on.
+// If that server crashed (the meta leader places a new consumer on a peer
+// it still believes alive for a few seconds after a crash: the peer is only
+// marked offline minutes later), every create with that name goes
+// unanswered, until the orphan's InactiveThreshold, which the dead server
+// cannot enforce. The copies that may have created a consumer without their
+// answer being used are deleted once a consumer was created.
 func (s *JetStreamSource) createConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
@@ -535,25 +555,52 @@ func (s *JetStreamSource) createConsumer(ctx context.Context, js jetstream.JetSt
 	} else {
 		s.phase = phaseReplay
 	}
-	if u := s.unconfirmed; u != nil && u.DeliverPolicy == cfg.DeliverPolicy && u.OptStartSeq == cfg.OptStartSeq {
-		cfg.Name = u.Name
-	} else {
-		s.serial++
-		cfg.Name = fmt.Sprintf("%s_%d", s.prefix, s.serial)
-	}
 	s.delivered = 0
+	var (
+		mu    sync.Mutex
+		maybe []string // names whose creation may have reached the server
+	)
 	cons, err := hedged(ctx, apiHedge, func(ctx context.Context) (jetstream.Consumer, error) {
-		return js.CreateConsumer(ctx, s.cfg.Stream, cfg)
+		c := cfg
+		mu.Lock()
+		s.serial++
+		c.Name = fmt.Sprintf("%s_%d", s.prefix, s.serial)
+		mu.Unlock()
+		cons, err := js.CreateConsumer(ctx, s.cfg.Stream, c)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) { // an API error: the server answered, nothing created
+			mu.Lock()
+			maybe = append(maybe, c.Name)
+			mu.Unlock()
+		}
+		return cons, err
 	})
+	// hedged waited for every copy: maybe and serial are Run's again.
+	var name string
+	if err == nil {
+		name = cons.CachedInfo().Name
+	}
+	for _, n := range maybe {
+		if n != name {
+			s.unconfirmed = append(s.unconfirmed, n)
+		}
+	}
+	if k := len(s.unconfirmed) - maxUnconfirmed; k > 0 {
+		s.unconfirmed = append(s.unconfirmed[:0], s.unconfirmed[k:]...)
+	}
 	if err != nil {
-		s.unconfirmed = &cfg
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			s.setStreamMissing(true)
 		}
 		return nil, fmt.Errorf("jetstream source: create consumer on %s: %w", s.cfg.Stream, err)
 	}
-	s.unconfirmed = nil
-	s.log.Debug("consumer created", "consumer", cfg.Name, "deliver", cfg.DeliverPolicy.String(), "start_seq", cfg.OptStartSeq,
+	// JetStream answers again: the consumers that may have been created
+	// without an answer go now (best effort, in the background).
+	for _, n := range s.unconfirmed {
+		s.deleteConsumer(ctx, js, n)
+	}
+	s.unconfirmed = s.unconfirmed[:0]
+	s.log.Debug("consumer created", "consumer", name, "deliver", cfg.DeliverPolicy.String(), "start_seq", cfg.OptStartSeq,
 		"pending", cons.CachedInfo().NumPending)
 	return cons, nil
 }
