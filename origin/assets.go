@@ -17,7 +17,9 @@ import (
 
 // The browser client and the public dashboard: static files embedded in the
 // binary, no build step. web/client.js is served as GET /v1/client.js,
-// web/index.html as GET /, every other file of web/ as GET /assets/{file}.
+// web/board.js (the embeddable <marquee-board> element) as GET
+// /v1/board.js, web/index.html as GET /, every other file of web/ as GET
+// /assets/{file}.
 //
 //go:embed web
 var webFiles embed.FS
@@ -138,12 +140,19 @@ func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
 	s.serveAsset(w, r, assets["client.js"])
 }
 
-// handleAsset serves the dashboard's other files. The page and the client
-// have their own routes and are not assets.
+// handleBoard serves the embeddable board, the <marquee-board> custom
+// element: an ES module that imports the client next to it, for any origin
+// (CORS without credentials).
+func (s *Server) handleBoard(w http.ResponseWriter, r *http.Request) {
+	s.serveAsset(w, r, assets["board.js"])
+}
+
+// handleAsset serves the dashboard's other files. The page, the client and
+// the board have their own routes and are not assets.
 func (s *Server) handleAsset(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
 	a, ok := assets[name]
-	if !ok || name == "index.html" || name == "client.js" {
+	if !ok || name == "index.html" || name == "client.js" || name == "board.js" {
 		s.writeError(w, r, httpError{Code: http.StatusNotFound, Msg: "no such asset"})
 		return
 	}

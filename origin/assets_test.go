@@ -32,6 +32,19 @@ const (
 	clientMinifiedBudget = 13 << 9 // 6.5 KB
 )
 
+// Size budget of the board (web/board.js, the <marquee-board> element
+// and its style sheet, which is a third of it), on top of the client it
+// imports: the readable source and the minified estimate (the style sheet
+// is a template literal, which a minifier keeps as it is). At issue 15 it
+// was 34.3 KB and ~25.7 KB (gzipped 11.4 KB): three kinds of board, sorting,
+// reflow on narrow screens, stale marking, light and dark themes. The
+// dashboard's own script shrank from 18 KB to 8 KB, its style sheet from
+// 6 KB to 3 KB, as the boards took over the tables.
+const (
+	boardSourceBudget   = 36 << 10
+	boardMinifiedBudget = 27 << 10
+)
+
 // newAssetServer returns an origin on an httptest server. The hub is not
 // running: these tests only touch the static routes.
 func newAssetServer(t *testing.T) *httptest.Server {
@@ -88,8 +101,8 @@ func webRoute(name string) string {
 	switch name {
 	case "index.html":
 		return "/"
-	case "client.js":
-		return "/v1/client.js"
+	case "client.js", "board.js":
+		return "/v1/" + name
 	}
 	return "/assets/" + name
 }
@@ -231,21 +244,29 @@ func TestMinifiedSize(t *testing.T) {
 	}
 }
 
-// TestClientSizeBudget: the client stays small (raw source and a crude
-// minified estimate); the numbers are logged.
+// TestClientSizeBudget: the client and the board stay small (raw source
+// and a crude minified estimate); the numbers are logged.
 func TestClientSizeBudget(t *testing.T) {
-	src := readWebFile(t, "client.js")
-	min := minifiedSize(string(src))
-	var gz bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	zw.Write(src)
-	zw.Close()
-	t.Logf("client.js: %d bytes source, ~%d bytes minified (estimate), %d bytes gzipped source", len(src), min, gz.Len())
-	if len(src) > clientSourceBudget {
-		t.Errorf("client.js source is %d bytes, budget %d", len(src), clientSourceBudget)
-	}
-	if min > clientMinifiedBudget {
-		t.Errorf("client.js minified estimate is %d bytes, budget %d", min, clientMinifiedBudget)
+	for _, tc := range []struct {
+		name             string
+		source, minified int
+	}{
+		{"client.js", clientSourceBudget, clientMinifiedBudget},
+		{"board.js", boardSourceBudget, boardMinifiedBudget},
+	} {
+		src := readWebFile(t, tc.name)
+		min := minifiedSize(string(src))
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		zw.Write(src)
+		zw.Close()
+		t.Logf("%s: %d bytes source, ~%d bytes minified (estimate), %d bytes gzipped source", tc.name, len(src), min, gz.Len())
+		if len(src) > tc.source {
+			t.Errorf("%s source is %d bytes, budget %d", tc.name, len(src), tc.source)
+		}
+		if min > tc.minified {
+			t.Errorf("%s minified estimate is %d bytes, budget %d", tc.name, min, tc.minified)
+		}
 	}
 }
 
@@ -330,9 +351,14 @@ func TestDashboardPage(t *testing.T) {
 			t.Errorf("%s: %d", page, r.code)
 			continue
 		}
+		// src/href in HTML, imports in scripts (whose comments may show
+		// HTML for other sites).
 		var found [][]string
-		found = append(found, refs.FindAllStringSubmatch(string(r.body), -1)...)
-		found = append(found, imports.FindAllStringSubmatch(string(r.body), -1)...)
+		if strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+			found = refs.FindAllStringSubmatch(string(r.body), -1)
+		} else {
+			found = imports.FindAllStringSubmatch(string(r.body), -1)
+		}
 		for _, m := range found {
 			base, _ := url.Parse(page)
 			ref, err := base.Parse(m[1])
@@ -346,7 +372,7 @@ func TestDashboardPage(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"/assets/dashboard.js", "/assets/dashboard.css", "/v1/client.js"} {
+	for _, want := range []string{"/assets/dashboard.js", "/assets/dashboard.css", "/v1/board.js", "/v1/client.js"} {
 		if !seen[ts.URL+want] {
 			t.Errorf("the dashboard does not load %s (loaded %v)", want, seen)
 		}
@@ -354,13 +380,15 @@ func TestDashboardPage(t *testing.T) {
 }
 
 // TestUnknownAsset: anything that is not an asset is a JSON 404 that no
-// cache keeps; the page and the client are not reachable as assets.
+// cache keeps; the page, the client and the board are not reachable as
+// assets.
 func TestUnknownAsset(t *testing.T) {
 	ts := newAssetServer(t)
 	for _, path := range []string{
 		"/assets/nope.js",
 		"/assets/index.html",
 		"/assets/client.js",
+		"/assets/board.js",
 		"/assets/dashboard.js.map",
 	} {
 		r := assetGet(t, "GET", ts.URL+path, nil)

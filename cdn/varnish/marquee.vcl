@@ -149,7 +149,7 @@ sub vcl_recv {
     # make the built-in VCL pass the request.
     if (req.url ~ "^/v1/feeds(/[^/]+(/snapshot)?)?$" ||
         req.url ~ "^/$" ||
-        req.url ~ "^/v1/client\.js$" ||
+        req.url ~ "^/v1/(client|board)\.js$" ||
         req.url ~ "^/assets/[^/]+$") {
         unset req.http.Cookie;
         unset req.http.Authorization;

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -225,6 +226,23 @@ func (b *browser) mustFeeds() map[string]pageFeed {
 	}
 	return f
 }
+
+// viewport emulates a screen of w × h CSS pixels at scale 1 (mobile: a
+// phone's, which honours the page's viewport meta tag) and the colour
+// scheme ("light" or "dark") the page sees as prefers-color-scheme.
+func (b *browser) viewport(w, h int64, mobile bool, scheme string) {
+	b.t.Helper()
+	if err := b.run(
+		emulation.SetDeviceMetricsOverride(w, h, 1, mobile),
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}),
+	); err != nil {
+		b.t.Fatalf("viewport %dx%d %s: %v", w, h, scheme, err)
+	}
+}
+
+// boardJS is a JavaScript function of a feed name that returns the shadow
+// root of the page's <marquee-board> for that feed.
+const boardJS = `((f) => document.querySelector('marquee-board[feed="' + f + '"]')?.shadowRoot)`
 
 // eval evaluates a JavaScript expression and decodes its result into v.
 func (b *browser) eval(expr string, v any) {

@@ -418,7 +418,7 @@ func checkParts(t *testing.T, b *browser, o *testenv.Origin, feedOrigin string, 
 }
 
 // checkGeneric checks the weather feed, of no known shape, is a table of
-// key and fields, with nested values as JSON.
+// key and fields, with nested values flattened into dotted names.
 func checkGeneric(t *testing.T, b *browser) {
 	t.Helper()
 	var weather struct {
@@ -426,16 +426,16 @@ func checkGeneric(t *testing.T, b *browser) {
 		Rows [][]string `json:"rows"`
 	}
 	b.eval(`(() => {
-		const s = document.querySelector('section[data-feed="weather"]');
+		const s = `+boardJS+`("weather");
 		return {
-			head: [...s.querySelectorAll("thead th")].map((th) => th.textContent),
+			head: [...s.querySelectorAll("thead th")].map((th) => (th.querySelector("button")?.firstChild ?? th).textContent),
 			rows: [...s.querySelectorAll("tbody tr[data-key]")].map((tr) => [...tr.cells].map((c) => c.textContent)),
 		};
 	})()`, &weather)
-	if want := []string{"Key", "city", "temp_c", "sky", "wind"}; !slices.Equal(weather.Head, want) {
+	if want := []string{"Key", "city", "temp_c", "sky", "wind.kmh", "wind.dir"}; !slices.Equal(weather.Head, want) {
 		t.Errorf("weather columns %q, want %q", weather.Head, want)
 	}
-	want := [][]string{{"lisbon", "Lisbon", "17", "sun", "—"}, {"oslo", "Oslo", "3.5", "snow", `{"kmh":12,"dir":"N"}`}}
+	want := [][]string{{"lisbon", "Lisbon", "17", "sun", "—", "—"}, {"oslo", "Oslo", "3.5", "snow", "12", "N"}}
 	if fmt.Sprint(weather.Rows) != fmt.Sprint(want) {
 		t.Errorf("weather rows %q, want %q", weather.Rows, want)
 	}
@@ -451,7 +451,7 @@ func checkDOM(t *testing.T, b *browser, page map[string]pageFeed) {
 	}
 	var rows map[string][]row
 	b.eval(`Object.fromEntries(["prices", "scores"].map((f) => [f,
-		[...document.querySelectorAll('section[data-feed="' + f + '"] tbody tr[data-key]')].map((tr) => ({
+		[...`+boardJS+`(f).querySelectorAll("tbody tr[data-key]")].map((tr) => ({
 			key: tr.dataset.key,
 			cells: [...tr.cells].map((c) => (c.firstChild ? c.firstChild.textContent : "")),
 		}))]))`, &rows)
@@ -489,7 +489,8 @@ func checkDOM(t *testing.T, b *browser, page map[string]pageFeed) {
 // publishing goes on into JetStream, then starts it again on the same port
 // and store. The page reconnects by itself, never shows "offline", and ends
 // in the origin's state with every sequence applied once or folded into a
-// snapshot; in each mode (chosen by ?mode=).
+// snapshot; in each mode (chosen by ?mode=). While the origin is down the
+// boards are marked stale (live dots off); once live again, they are not.
 func TestDashboardRecoversFromRestart(t *testing.T) {
 	testenv.NeedProgram(t, "chromium", "chromium-browser")
 	for _, mode := range []string{"stream", "direct", "parts"} {
@@ -525,10 +526,15 @@ func TestDashboardRecoversFromRestart(t *testing.T) {
 				}
 				return nil
 			})
+			checkStale(t, b, true)
+			if mode == "stream" {
+				b.screenshot("dashboard-outage.png")
+			}
 			time.Sleep(time.Until(stopped.Add(4 * time.Second)))
 			o.Restart()
 			t.Logf("origin down for %s", time.Since(stopped).Round(100*time.Millisecond))
 			testenv.Eventually(t, 60*time.Second, func() error { return live(0) })
+			checkStale(t, b, false)
 			if mode != "direct" {
 				// Recovered, and follows a rotation from there.
 				newest := func() map[string]int64 {
@@ -569,6 +575,34 @@ func TestDashboardRecoversFromRestart(t *testing.T) {
 			checkDOM(t, b, page)
 		})
 	}
+}
+
+// checkStale checks every board is marked stale (the table carries
+// data-stale, a note says since when, no live dot shows on a game clock),
+// or is not (no marking, live dots on).
+func checkStale(t *testing.T, b *browser, stale bool) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, func() error {
+		l := b.layout()
+		for _, f := range feedNames {
+			bd := l.Boards[f]
+			if bd.Stale != stale {
+				return fmt.Errorf("%s: stale %v, want %v", f, bd.Stale, stale)
+			}
+			if f == "scores" && (bd.Dots > 0) == stale {
+				return fmt.Errorf("%s: %d live dots shown, stale %v", f, bd.Dots, stale)
+			}
+			var note struct {
+				Hidden bool   `json:"hidden"`
+				Text   string `json:"text"`
+			}
+			b.eval(`(() => { const n = `+boardJS+`("`+f+`").querySelector(".stale-note"); return { hidden: n.hidden, text: n.textContent }; })()`, &note)
+			if note.Hidden == stale || (stale && !strings.Contains(note.Text, "as of ")) {
+				return fmt.Errorf("%s: stale note %+v, stale %v", f, note, stale)
+			}
+		}
+		return nil
+	})
 }
 
 // TestDashboardOriginAllowList: the dashboard shows another origin's feeds

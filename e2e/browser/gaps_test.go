@@ -99,8 +99,8 @@ func (f *fakeOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	case p == "/":
 		http.ServeFile(w, r, filepath.Join(f.web, "index.html"))
 		return
-	case p == "/v1/client.js":
-		http.ServeFile(w, r, filepath.Join(f.web, "client.js"))
+	case p == "/v1/client.js" || p == "/v1/board.js":
+		http.ServeFile(w, r, filepath.Join(f.web, filepath.Base(p)))
 		return
 	case strings.HasPrefix(p, "/assets/"):
 		http.ServeFile(w, r, filepath.Join(f.web, filepath.Base(p)))

@@ -9,9 +9,9 @@
 //     onGap(info) {},                   // a gap seen ({held, prev, seq, key}) or repaired ({repaired: true, ms, repairs})
 //     mode: "parts",                    // default: the descriptor's mode (else "stream")
 //   });
-//   feed.state; feed.seq; feed.segment; feed.status; feed.skew; feed.mode; feed.close();
+//   feed.state; feed.seq; feed.segment; feed.time; feed.status; feed.skew; feed.mode; feed.close();
 //   feed.stats; // {gaps, repairs, gapsRepaired}: gaps seen, repair attempts, gaps repaired
-//   // (feed.seq and feed.segment: those of the state held)
+//   // (feed.seq, feed.segment, feed.time: those of the state held; time, unix ms)
 //
 // State is the latest snapshot, then the updates whose seq is higher than
 // held; anything else is dropped, so nothing is applied twice. The core

@@ -28,7 +28,7 @@ locals {
     # Feed list, descriptors, snapshots (cdn.EdgeShort).
     short = "${local.path} eq \"/v1/feeds\" or ${local.path} strict wildcard \"/v1/feeds/*\""
     # Dashboard, client, assets (cdn.EdgeStatic).
-    static = "${local.path} eq \"/\" or ${local.path} eq \"/v1/client.js\" or ${local.path} strict wildcard \"/assets/*\""
+    static = "${local.path} eq \"/\" or ${local.path} eq \"/v1/client.js\" or ${local.path} eq \"/v1/board.js\" or ${local.path} strict wildcard \"/assets/*\""
   }
   class_order = ["deny", "pass", "segment", "short", "static"]
 
