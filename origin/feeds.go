@@ -53,6 +53,13 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 		PartURL:       base + "/segments/{n}/parts/{k}",
 		UptoURL:       base + "/segments/{n}/upto/{k}",
 	}
+	// A log this origin opened mid-segment (it just started, or the feed is
+	// new) refuses the parts before its first complete one: point joiners
+	// at that part (held until it finishes) instead of one they would be
+	// refused.
+	if l, ok := f.Segment(n); ok {
+		d.Part = max(d.Part, min(l.FirstPart(), d.Parts-1))
+	}
 	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(n))
 	s.writeJSON(w, d)
 }
