@@ -9,8 +9,9 @@
 //     metric is on the dashboard, and every alert has a promtool unit test
 //     that makes it fire (prometheus/marquee-rules.test.yml, run by
 //     .ci/deploy with promtool).
-//   - kubernetes/, the manifests: every file decodes strictly (unknown
-//     fields fail) into the Kubernetes API types, the kustomization builds
+//   - kubernetes/, the manifests, and kind/, an overlay of them for a trial
+//     without NATS credentials: every file decodes strictly (unknown
+//     fields fail) into the Kubernetes API types, both kustomizations build
 //     with kustomize's own library, and the built objects keep the
 //     invariants the program needs: probes on admin routes that exist, an
 //     admin listener on the pod IP, a grace period that covers the drain,

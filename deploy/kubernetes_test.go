@@ -36,6 +36,9 @@ import (
 )
 
 const (
+	// k8sDir is the kustomize base. Overlays of it are the other
+	// directories of deploy/ with a kustomization (kind: a trial without
+	// NATS credentials).
 	k8sDir = "kubernetes"
 
 	// drainMargin is what the checks of the drain timing leave for what
@@ -110,29 +113,49 @@ func stripComments(b []byte) []byte {
 	return out
 }
 
-// kustomization reads kubernetes/kustomization.yaml strictly into
-// kustomize's own type.
-func kustomization(t *testing.T) ktypes.Kustomization {
+// kustomization reads dir/kustomization.yaml strictly into kustomize's
+// own type.
+func kustomization(t *testing.T, dir string) ktypes.Kustomization {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(k8sDir, "kustomization.yaml"))
+	b, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var k ktypes.Kustomization
 	if err := yaml.UnmarshalStrict(b, &k); err != nil {
-		t.Fatalf("kustomization.yaml: %v", err)
+		t.Fatalf("%s/kustomization.yaml: %v", dir, err)
+	}
+	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
+		t.Errorf("%s/kustomization.yaml: %s %s", dir, k.APIVersion, k.Kind)
 	}
 	return k
+}
+
+// overlays are the directories of deploy/ besides the base that hold a
+// kustomization: each of the base and inline patches, nothing else.
+func overlays(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(e.Name(), "kustomization.yaml")); e.IsDir() && e.Name() != k8sDir && err == nil {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no overlay found (deploy/kind)")
+	}
+	return dirs
 }
 
 // TestManifestsDecodeStrictly: every file of kubernetes/ is a resource of
 // the kustomization, an input of one of its generators or the NATS chart's
 // values; every resource file decodes strictly into the API types.
 func TestManifestsDecodeStrictly(t *testing.T) {
-	k := kustomization(t)
-	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
-		t.Errorf("kustomization.yaml: %s %s", k.APIVersion, k.Kind)
-	}
+	k := kustomization(t, k8sDir)
 	known := map[string]string{"kustomization.yaml": "kustomization", "nats-values.yaml": "values of the NATS chart"}
 	for _, r := range k.Resources {
 		known[r] = "resource"
@@ -168,6 +191,21 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			t.Errorf("%s: %v", r, err)
 		} else if len(objs) == 0 {
 			t.Errorf("%s: no object", r)
+		}
+	}
+	for _, dir := range overlays(t) {
+		k := kustomization(t, dir)
+		if !slices.Equal(k.Resources, []string{"../" + k8sDir}) {
+			t.Errorf("%s: an overlay's resources are the base (../%s), got %v", dir, k8sDir, k.Resources)
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "kustomization.yaml" {
+				t.Errorf("%s/%s: an overlay holds its kustomization only (inline patches)", dir, e.Name())
+			}
 		}
 	}
 }
@@ -238,11 +276,11 @@ type built struct {
 	accounts   []*corev1.ServiceAccount
 }
 
-func build(t *testing.T) built {
+func build(t *testing.T, dir string) built {
 	t.Helper()
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), k8sDir)
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v", k8sDir, err)
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	out, err := rm.AsYaml()
 	if err != nil {
@@ -250,7 +288,7 @@ func build(t *testing.T) built {
 	}
 	objs, err := decodeStrict(out)
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v\n%s", k8sDir, err, out)
+		t.Fatalf("kustomize build %s: %v\n%s", dir, err, out)
 	}
 	b := built{configMaps: map[string]*corev1.ConfigMap{}}
 	for _, o := range objs {
@@ -322,10 +360,18 @@ func (b built) environment(t *testing.T, c *corev1.Container) (map[string]string
 	return vars, from
 }
 
-// TestManifestsKeepInvariants builds the kustomization and checks what
-// marquee needs of the objects.
+// TestManifestsKeepInvariants builds the base and every overlay and checks
+// what marquee needs of the objects. The kind overlay is the base without
+// NATS credentials.
 func TestManifestsKeepInvariants(t *testing.T) {
-	b := build(t)
+	for _, dir := range append([]string{k8sDir}, overlays(t)...) {
+		t.Run(dir, func(t *testing.T) {
+			checkBuilt(t, build(t, dir), filepath.Base(dir) != "kind")
+		})
+	}
+}
+
+func checkBuilt(t *testing.T, b built, withCreds bool) {
 	d := b.deployment
 	pod := d.Spec.Template
 	c := b.container(t)
@@ -480,9 +526,14 @@ func TestManifestsKeepInvariants(t *testing.T) {
 
 	// NATS credentials: a file of a Secret, mounted read-only.
 	creds := cfg.NATS.Credentials
-	if creds == "" {
+	switch {
+	case !withCreds:
+		if creds != "" || len(pod.Spec.Volumes) > 0 || len(c.VolumeMounts) > 0 {
+			t.Errorf("an overlay without NATS credentials: MARQUEE_NATS_CREDS=%q, %d volumes, %d mounts", creds, len(pod.Spec.Volumes), len(c.VolumeMounts))
+		}
+	case creds == "":
 		t.Error("MARQUEE_NATS_CREDS unset: NATS credentials come from a Secret")
-	} else {
+	default:
 		found := false
 		for _, vm := range c.VolumeMounts {
 			rel, ok := strings.CutPrefix(creds, strings.TrimSuffix(vm.MountPath, "/")+"/")

@@ -2,15 +2,19 @@ package main
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,6 +167,10 @@ func TestImage(t *testing.T) {
 		t.Errorf("marquee with MARQUEE_LOG_LEVEL=loud: %v\n%s", err, outb)
 	}
 
+	t.Run("runs as nonroot in its filesystem", func(t *testing.T) {
+		runRootfs(t, img, cf, filepath.Join(dir, "rootfs"))
+	})
+
 	// Reproducible: the same binary gives the same image.
 	certs, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
 	if err != nil {
@@ -296,5 +304,128 @@ func untar(t *testing.T, archive, dir string) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// runRootfs unpacks the image into dir and runs its entrypoint there the
+// way a container runtime would, as far as a test can without one:
+// chrooted into the image's files, as the image's user, with the image's
+// environment and working directory. With no settings, marquee starts the
+// embedded NATS (its store under the nonroot home) and the demo; the test
+// waits until /readyz answers 200, then stops it with SIGTERM and expects
+// an orderly exit. It needs root (chroot, setuid), which CI has.
+func runRootfs(t *testing.T, img v1.Image, cf *v1.ConfigFile, dir string) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for chroot and setuid")
+	}
+	files := extract(t, img)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names) // parents first
+	for _, n := range names {
+		f := files[n]
+		p := filepath.Join(dir, filepath.FromSlash(n))
+		mode := os.FileMode(f.hdr.Mode & 0o777)
+		if f.hdr.Mode&0o1000 != 0 {
+			mode |= os.ModeSticky
+		}
+		var err error
+		if f.hdr.Typeflag == tar.TypeDir {
+			err = os.MkdirAll(p, 0o700)
+		} else {
+			err = os.WriteFile(p, f.body, 0o600)
+		}
+		if err == nil {
+			err = os.Chmod(p, mode)
+		}
+		if err == nil {
+			err = os.Chown(p, f.hdr.Uid, f.hdr.Gid)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(cf.Config.Entrypoint[0], cf.Config.Cmd...)
+	cmd.Dir = cf.Config.WorkingDir
+	cmd.Env = append(slices.Clone(cf.Config.Env), "MARQUEE_ADDR=127.0.0.1:0", "MARQUEE_ADMIN_ADDR=127.0.0.1:0")
+	var uid, gid uint32
+	if _, err := fmt.Sscanf(cf.Config.User, "%d:%d", &uid, &gid); err != nil {
+		t.Fatalf("user %q: %v", cf.Config.User, err)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Chroot:     dir,
+		Credential: &syscall.Credential{Uid: uid, Gid: gid},
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	done := make(chan error, 1)
+	urls := make(chan string, 1)
+	go func() {
+		// The banner names the public URL; the rest is drained.
+		sc := bufio.NewScanner(stdout)
+		url := ""
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "marquee listening on "); ok && url == "" {
+				url = u
+				urls <- u
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	var base string
+	select {
+	case base = <-urls:
+	case err := <-done:
+		done <- err
+		t.Fatalf("marquee exited before listening: %v\n%s", err, stderr.Bytes())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no banner after 30s\n%s", stderr.Bytes())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 after 30s (%v)\n%s", err, stderr.Bytes())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "home", "nonroot", ".cache", "marquee")); err != nil {
+		t.Errorf("the embedded store is not under the nonroot home: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.Bytes())
+		}
+	case <-time.After(40 * time.Second):
+		t.Errorf("still running 40s after SIGTERM\n%s", stderr.Bytes())
 	}
 }
