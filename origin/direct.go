@@ -27,7 +27,13 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason := reasonClientGone
-	defer func() { s.closeStream(st, modeDirect, reason) }()
+	handed := false
+	defer func() {
+		if !handed {
+			s.closeStream(st, modeDirect, reason)
+		}
+	}()
+	handOff := s.canHandOff(w, r)
 
 	h := w.Header()
 	cdn.Stream(h)
@@ -78,6 +84,13 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 			}
 			bytes.Add(float64(len(buf)))
 			keepalive.Reset(cfg.Keepalive)
+			if handOff {
+				// The first batch is out: the writers take it from here.
+				if handed = s.handOff(w, st, modeDirect, f, nil, cursor, 0); handed {
+					return
+				}
+				handOff = false
+			}
 		}
 		var (
 			wake   <-chan struct{}

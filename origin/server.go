@@ -29,7 +29,8 @@ type Server struct {
 	m      *Metrics
 	log    *slog.Logger
 	mux    *http.ServeMux
-	page   *asset // the dashboard, with this server's allowed origins
+	page   *asset   // the dashboard, with this server's allowed origins
+	hand   *handoff // the writers of handed-off responses (handoff.go)
 
 	draining atomic.Bool // set by Drain with mu held; read without it by readiness
 
@@ -46,11 +47,18 @@ type Server struct {
 // stream is one open streaming response (or held part request),
 // registered for drain.
 type stream struct {
-	// ctx is a child of the request's context. It ends when the client
-	// goes away (the request context's cause), when Drain ends the stream
-	// (errDrained) or when the handler returns (errStreamDone).
+	// ctx ends when the client goes away (the request's context ends,
+	// until the response is handed off: see unlink), when Drain ends the
+	// stream (errDrained) or when the stream is closed (errStreamDone). It
+	// has the request context's values but not its cancellation, which
+	// net/http signals when the handler returns, also for a hijacked
+	// connection.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// unlink stops the request's context from ending ctx (the hand-off:
+	// the handler returns while the stream goes on). False when it
+	// already has.
+	unlink func() bool
 }
 
 // reasonOf returns the close reason of a stream whose context (or a
@@ -99,6 +107,7 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 		panic(err)
 	}
 	s.mux = mux
+	s.hand = newHandoff(s, hub.Config().Keepalive)
 	return s
 }
 
@@ -333,9 +342,12 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, mode string)
 	if s.testHookAdmit != nil {
 		s.testHookAdmit()
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	rctx := r.Context()
 	st := &stream{ctx: ctx, cancel: cancel}
+	st.unlink = context.AfterFunc(rctx, func() { cancel(context.Cause(rctx)) })
 	if !s.admit(st) {
+		st.unlink()
 		cancel(errStreamDone)
 		s.writeError(w, r, errUnavailable)
 		return nil
@@ -359,6 +371,7 @@ func (s *Server) admit(st *stream) bool {
 }
 
 func (s *Server) closeStream(st *stream, mode, reason string) {
+	st.unlink()
 	st.cancel(errStreamDone)
 	s.mu.Lock()
 	if _, ok := s.streams[st]; ok {
