@@ -46,8 +46,8 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	}
 
 	cfg := s.hub.Config()
-	buf := make([]byte, 0, 4096)
-	buf = sse.AppendRetry(buf, int(cfg.Retry/time.Millisecond))
+	// Sized by what goes into it (a handed-off viewer keeps nothing of it).
+	buf := sse.AppendRetry(nil, int(cfg.Retry/time.Millisecond))
 	var cursor uint64
 	resumed := false
 	// Last-Event-ID that is not a plain sequence number is ignored: the

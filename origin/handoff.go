@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -34,8 +33,8 @@ import (
 // A connection costs its socket and one small struct. Nobody reads it: the
 // peer going away is noticed by a watcher (one epoll instance for the
 // whole server, edge-triggered on the peer's hang-up) or by the next
-// write. Drain and the hub's abort reach a connection through its stream's
-// context (context.AfterFunc, no goroutine) or the source's view.
+// write. Drain and the hub's abort reach a connection through its stream
+// (stream.end: no goroutine, no context machinery) or the source's view.
 //
 // Close reasons, metrics, the slow-reader policy, drain and aborted
 // segments behave as in the handlers' own loops: a clean end writes the
@@ -129,13 +128,12 @@ type shard struct {
 
 // sub is one handed-off response.
 type sub struct {
-	sh      *shard
-	st      *stream
-	mode    string
-	conn    net.Conn
-	rc      syscall.RawConn
-	token   uint64      // the watcher's registration, 0 for none
-	release func() bool // stops the context.AfterFunc on st.ctx
+	sh    *shard
+	st    *stream
+	mode  string
+	conn  net.Conn
+	rc    syscall.RawConn
+	token uint64 // the watcher's registration, 0 for none
 
 	stopped atomic.Bool // st.ctx ended or the peer hung up: end at the next step
 	gone    atomic.Bool // the peer hung up
@@ -146,6 +144,9 @@ type sub struct {
 	off    int       // stream: the log offset sent up to
 	last   time.Time // direct: the last write (keepalive)
 }
+
+// unlinked is a stream's unlink once it has been unlinked.
+func unlinked() bool { return false }
 
 // poke wakes the shard's writer (never blocks).
 func (sh *shard) poke() {
@@ -207,6 +208,7 @@ func (s *Server) handOff(w http.ResponseWriter, st *stream, mode string, f *segm
 		s.closeStream(st, mode, reasonClientGone)
 		return true
 	}
+	st.unlink = unlinked // and let the request's context go
 	sc, ok := conn.(syscall.Conn)
 	if ok {
 		sb.rc, err = sc.SyscallConn()
@@ -260,9 +262,14 @@ func (s *Server) handOff(w http.ResponseWriter, st *stream, mode string, f *segm
 	sh.running = true
 	sh.mu.Unlock()
 	// Registered before the writer can see the viewer (and only once its
-	// shard is known: either may stop it at once).
+	// shard is known: either may stop it at once). Drain ends the stream
+	// (stream.end) by cancelling its context, then stopping st.sub: one of
+	// the two sees the other's write.
 	sb.token = h.watch.add(sb)
-	sb.release = context.AfterFunc(st.ctx, sb.stop)
+	st.sub.Store(sb)
+	if st.ctx.Err() != nil {
+		sb.stop()
+	}
 	sh.mu.Lock()
 	sh.joining = append(sh.joining, sb)
 	sh.mu.Unlock()
@@ -566,7 +573,6 @@ func (sh *shard) slow(sb *sub, pending net.Buffers, end string) {
 func (sh *shard) finish(sb *sub, reason string) {
 	sh.h.watch.remove(sb)
 	sb.conn.Close()
-	sb.release()
 	sh.h.s.closeStream(sb.st, sb.mode, reason)
 	sh.mu.Lock()
 	sh.n--

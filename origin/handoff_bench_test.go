@@ -3,6 +3,7 @@ package origin
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +82,78 @@ func BenchmarkDirectFanout(b *testing.B) {
 				name = "handoff"
 			}
 			b.Run(fmt.Sprintf("%s_%dViewers", name, n), func(b *testing.B) { benchmarkDirectFanout(b, n, handOff) })
+		}
+	}
+}
+
+// BenchmarkHandOffIdleMemory reports the Go heap that n idle handed-off
+// direct viewers keep live, per viewer, beyond a bare accepted socket:
+// the heap after a GC with n viewers connected minus the heap with n
+// connections to a listener that only accepts and holds them (both
+// measured with the clients in this process, whose share cancels out).
+// The process's RSS per viewer (what bench/compare reports) adds the
+// garbage collector's headroom and pages not yet returned to the system.
+func BenchmarkHandOffIdleMemory(b *testing.B) {
+	const n = 2000
+	live := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for range b.N {
+		// Bare sockets: accepted and held.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var held []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				held = append(held, c)
+				mu.Unlock()
+			}
+		}()
+		before := live()
+		var clients []net.Conn
+		for range n {
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, c)
+		}
+		eventually(b, "accepted", func() bool { mu.Lock(); defer mu.Unlock(); return len(held) == n })
+		bare := live() - before
+		l.Close()
+		for _, c := range append(clients, held...) {
+			c.Close()
+		}
+
+		x := newHandOffServer(b, handOffConfig(), handOffSegmenter())
+		before = live()
+		var viewers []net.Conn
+		for range n {
+			c, err := net.Dial("tcp", x.ts.Listener.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			fmt.Fprintf(c, "GET /v1/feeds/prices/events HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+			viewers = append(viewers, c)
+		}
+		eventually(b, "handed off", func() bool { return counter(x.s.m.handedOff.WithLabelValues(modeDirect)) == n })
+		handed := live() - before
+		b.ReportMetric(float64(handed)/n, "heap-B/viewer")
+		b.ReportMetric((float64(handed)-float64(bare))/n, "heap-B/viewer-above-bare-socket")
+		for _, c := range viewers {
+			c.Close()
 		}
 	}
 }

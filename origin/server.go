@@ -49,16 +49,28 @@ type Server struct {
 type stream struct {
 	// ctx ends when the client goes away (the request's context ends,
 	// until the response is handed off: see unlink), when Drain ends the
-	// stream (errDrained) or when the stream is closed (errStreamDone). It
-	// has the request context's values but not its cancellation, which
-	// net/http signals when the handler returns, also for a hijacked
-	// connection.
+	// stream (errDrained) or when the stream is closed (errStreamDone).
+	// It is not derived from the request's context, which net/http
+	// cancels when the handler returns (also for a hijacked connection)
+	// and which a handed-off stream must not keep alive, and carries none
+	// of its values.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	// unlink stops the request's context from ending ctx (the hand-off:
 	// the handler returns while the stream goes on). False when it
 	// already has.
 	unlink func() bool
+	// sub is the handed-off response, told when Drain ends the stream.
+	sub atomic.Pointer[sub]
+}
+
+// end ends the stream with cause (Drain): its context, and its handed-off
+// response if it has one.
+func (st *stream) end(cause error) {
+	st.cancel(cause)
+	if sb := st.sub.Load(); sb != nil {
+		sb.stop()
+	}
 }
 
 // reasonOf returns the close reason of a stream whose context (or a
@@ -342,7 +354,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, mode string)
 	if s.testHookAdmit != nil {
 		s.testHookAdmit()
 	}
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancelCause(context.Background())
 	rctx := r.Context()
 	st := &stream{ctx: ctx, cancel: cancel}
 	st.unlink = context.AfterFunc(rctx, func() { cancel(context.Cause(rctx)) })
@@ -442,7 +454,7 @@ func (s *Server) endStreams(ctx context.Context) error {
 	for i := 0; i < batches && len(all) > 0; i++ {
 		n := min(per, len(all))
 		for _, st := range all[:n] {
-			st.cancel(errDrained)
+			st.end(errDrained)
 		}
 		all = all[n:]
 		if len(all) > 0 {
