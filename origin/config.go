@@ -37,6 +37,15 @@ type Config struct {
 	// Varnish, Fastly, CloudFront), parts (edges that buffer cacheable
 	// responses: Cloudflare) or direct (no CDN). Default stream.
 	ClientMode string `env:"CLIENT_MODE" envDefault:"stream"`
+	// HandOff hands a live stream-mode or direct-mode response over plain
+	// HTTP/1.1 (not HTTP/2, not TLS) to a few writer goroutines per feed
+	// and segment once its first batch is written (Linux): the connection
+	// then costs its socket and a small struct instead of a handler
+	// goroutine, net/http's reader and buffers, and each update is written
+	// to it from the shared bytes without a copy. The connection is closed
+	// when the response ends. Off: every response stays in its handler.
+	// Default true.
+	HandOff bool `env:"HANDOFF" envDefault:"true"`
 	// DashboardOrigins are the origins, besides the page's own, whose feeds
 	// the dashboard's ?origin= parameter may show: a comma-separated list
 	// of scheme://host[:port] (lower case, no path). Any other ?origin= is
@@ -58,6 +67,7 @@ func Defaults() Config {
 		DrainBatches:  10,
 		SegmentMargin: 10 * time.Second,
 		ClientMode:    "stream",
+		HandOff:       true,
 	}
 }
 

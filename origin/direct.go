@@ -27,7 +27,13 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason := reasonClientGone
-	defer func() { s.closeStream(st, modeDirect, reason) }()
+	handed := false
+	defer func() {
+		if !handed {
+			s.closeStream(st, modeDirect, reason)
+		}
+	}()
+	handOff := s.canHandOff(w, r)
 
 	h := w.Header()
 	cdn.Stream(h)
@@ -40,8 +46,8 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	}
 
 	cfg := s.hub.Config()
-	buf := make([]byte, 0, 4096)
-	buf = sse.AppendRetry(buf, int(cfg.Retry/time.Millisecond))
+	// Sized by what goes into it (a handed-off viewer keeps nothing of it).
+	buf := sse.AppendRetry(nil, int(cfg.Retry/time.Millisecond))
 	var cursor uint64
 	resumed := false
 	// Last-Event-ID that is not a plain sequence number is ignored: the
@@ -86,6 +92,13 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 			bytes.Add(float64(len(buf) + len(snapshot)))
 			snapshot = nil
 			keepalive.Reset(cfg.Keepalive)
+			if handOff {
+				// The first batch is out: the writers take it from here.
+				if handed = s.handOff(w, st, modeDirect, f, nil, cursor, 0); handed {
+					return
+				}
+				handOff = false
+			}
 		}
 		var (
 			wake   <-chan struct{}

@@ -12,11 +12,22 @@
 // viewer.
 //
 // Concurrency contract: a Server is safe for concurrent use by any number
-// of requests. Each streaming request runs in its own handler goroutine
-// (owned by net/http; origin starts none of its own) and holds nothing but
-// an offset into a shared, append-only segment log; it wakes on the log's
+// of requests. Each streaming request starts in its own handler goroutine
+// (owned by net/http) and holds nothing but a position in a shared,
+// immutable view (an offset into the append-only segment log, a sequence
+// in the feed's direct-mode history); it wakes on the source's
 // close-and-replace channel, writes everything new in one batch with a
-// write deadline, and flushes once.
+// write deadline, and flushes once. A live stream-mode or direct-mode
+// response over plain HTTP/1.1 is then handed off (handoff.go,
+// Config.HandOff): its connection is hijacked and owned by the writers of
+// its source, at most GOMAXPROCS goroutines per feed or open segment that
+// origin starts and that end by themselves once their viewers are gone.
+// Each wakes once per change and writes what is new to each of its
+// connections from the shared bytes without blocking; a connection whose
+// socket is full finishes on a goroutine of its own with the write
+// deadline (the slow path) and rejoins once caught up. One epoll watcher
+// notices hung-up peers. A handed-off stream is closed, and counted, by
+// the hand-off, with the same reasons as in its handler.
 //
 // Every streaming response (and held part request) is admitted under the
 // same lock under which Drain sets "draining", so a stream is either

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // LimitListener returns a listener that keeps at most max connections of l
@@ -65,6 +66,16 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.l.release)
 	return err
+}
+
+// SyscallConn returns the socket of the underlying connection when it has
+// one (*net.TCPConn): the stream hand-off writes to it without blocking
+// and watches it for the peer's hang-up.
+func (c *limitConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNotTaken
 }
 
 // CloseWrite half-closes the connection when the underlying one can

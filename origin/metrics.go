@@ -47,6 +47,7 @@ type Metrics struct {
 	partResponses  *prometheus.CounterVec
 	partHeld       *prometheus.CounterVec
 	refused        *prometheus.CounterVec
+	handedOff      *prometheus.CounterVec
 	conns          prometheus.Gauge
 	connsRefused   prometheus.Counter
 }
@@ -90,6 +91,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "marquee_http_refused_total",
 			Help: "Requests refused before any route logic, or outside what the origin can serve, by reason (path: non-canonical path; method; body: GET/HEAD/OPTIONS with a body; window: segment not started or no longer retained; protocol: stream mode over HTTP/1.0).",
 		}, []string{"reason"}),
+		handedOff: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marquee_http_handed_off_total",
+			Help: "Streaming responses handed off by their handler to the shared writers after their first batch (HTTP/1.1, MARQUEE_HANDOFF), by mode (stream, direct).",
+		}, []string{"mode"}),
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "marquee_http_connections",
 			Help: "Connections open on listeners wrapped by origin.LimitListener.",
@@ -102,6 +107,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range allRefusals {
 		m.refused.WithLabelValues(r)
 	}
+	for _, mode := range []string{modeStream, modeDirect} {
+		m.handedOff.WithLabelValues(mode)
+	}
 	for _, mode := range allModes {
 		m.openStreams.WithLabelValues(mode)
 		m.bytesWritten.WithLabelValues(mode)
@@ -110,7 +118,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.streamClosed.WithLabelValues(mode, r)
 		}
 	}
-	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld, m.refused, m.conns, m.connsRefused)
+	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld, m.refused, m.handedOff, m.conns, m.connsRefused)
 	return m
 }
 

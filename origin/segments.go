@@ -142,7 +142,11 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason := reasonClientGone
-	defer func() { s.closeStream(st, modeStream, reason) }()
+	defer func() {
+		if reason != reasonHandedOff {
+			s.closeStream(st, modeStream, reason)
+		}
+	}()
 
 	l, held, ok := s.lookupSegment(w, r, f, n, st)
 	if !ok {
@@ -181,7 +185,10 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 		reason = reasonComplete
 		return
 	}
-	reason = s.copyLog(w, l, st)
+	reason = s.copyLog(w, l, st, s.canHandOff(w, r))
+	if reason == reasonHandedOff {
+		return
+	}
 	if reason != reasonComplete && reason != reasonClientGone {
 		// The body is incomplete (aborted segment, drain, slow viewer):
 		// end the response without its terminating chunk so that no edge
@@ -191,8 +198,10 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 }
 
 // copyLog copies the log to w until it closes, the client leaves or the
-// stream is stopped, and returns why it ended.
-func (s *Server) copyLog(w http.ResponseWriter, l *segmenter.Log, st *stream) string {
+// stream is stopped, and returns why it ended. With handOff, once the
+// first batch is written, the response is handed off while the segment is
+// open (reasonHandedOff: the handler returns and leaves w alone).
+func (s *Server) copyLog(w http.ResponseWriter, l *segmenter.Log, st *stream, handOff bool) string {
 	rc := http.NewResponseController(w)
 	bytes := s.m.bytesWritten.WithLabelValues(modeStream)
 	off := 0
@@ -221,6 +230,12 @@ func (s *Server) copyLog(w http.ResponseWriter, l *segmenter.Log, st *stream) st
 			return reasonComplete
 		case segmenter.Aborted:
 			return reasonAborted
+		}
+		if handOff {
+			if s.handOff(w, st, modeStream, nil, l, 0, off) {
+				return reasonHandedOff
+			}
+			handOff = false
 		}
 		select {
 		case <-wake:

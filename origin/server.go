@@ -29,7 +29,8 @@ type Server struct {
 	m      *Metrics
 	log    *slog.Logger
 	mux    *http.ServeMux
-	page   *asset // the dashboard, with this server's allowed origins
+	page   *asset   // the dashboard, with this server's allowed origins
+	hand   *handoff // the writers of handed-off responses (handoff.go)
 
 	draining atomic.Bool // set by Drain with mu held; read without it by readiness
 
@@ -46,11 +47,30 @@ type Server struct {
 // stream is one open streaming response (or held part request),
 // registered for drain.
 type stream struct {
-	// ctx is a child of the request's context. It ends when the client
-	// goes away (the request context's cause), when Drain ends the stream
-	// (errDrained) or when the handler returns (errStreamDone).
+	// ctx ends when the client goes away (the request's context ends,
+	// until the response is handed off: see unlink), when Drain ends the
+	// stream (errDrained) or when the stream is closed (errStreamDone).
+	// It is not derived from the request's context, which net/http
+	// cancels when the handler returns (also for a hijacked connection)
+	// and which a handed-off stream must not keep alive, and carries none
+	// of its values.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// unlink stops the request's context from ending ctx (the hand-off:
+	// the handler returns while the stream goes on). False when it
+	// already has.
+	unlink func() bool
+	// sub is the handed-off response, told when Drain ends the stream.
+	sub atomic.Pointer[sub]
+}
+
+// end ends the stream with cause (Drain): its context, and its handed-off
+// response if it has one.
+func (st *stream) end(cause error) {
+	st.cancel(cause)
+	if sb := st.sub.Load(); sb != nil {
+		sb.stop()
+	}
 }
 
 // reasonOf returns the close reason of a stream whose context (or a
@@ -99,6 +119,7 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 		panic(err)
 	}
 	s.mux = mux
+	s.hand = newHandoff(s, hub.Config().Keepalive)
 	return s
 }
 
@@ -334,9 +355,12 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, mode string)
 	if s.testHookAdmit != nil {
 		s.testHookAdmit()
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
+	ctx, cancel := context.WithCancelCause(context.Background())
+	rctx := r.Context()
 	st := &stream{ctx: ctx, cancel: cancel}
+	st.unlink = context.AfterFunc(rctx, func() { cancel(context.Cause(rctx)) })
 	if !s.admit(st) {
+		st.unlink()
 		cancel(errStreamDone)
 		s.writeError(w, r, errUnavailable)
 		return nil
@@ -360,6 +384,7 @@ func (s *Server) admit(st *stream) bool {
 }
 
 func (s *Server) closeStream(st *stream, mode, reason string) {
+	st.unlink()
 	st.cancel(errStreamDone)
 	s.mu.Lock()
 	if _, ok := s.streams[st]; ok {
@@ -430,7 +455,7 @@ func (s *Server) endStreams(ctx context.Context) error {
 	for i := 0; i < batches && len(all) > 0; i++ {
 		n := min(per, len(all))
 		for _, st := range all[:n] {
-			st.cancel(errDrained)
+			st.end(errDrained)
 		}
 		all = all[n:]
 		if len(all) > 0 {

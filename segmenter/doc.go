@@ -138,11 +138,16 @@
 // Hub and Feed methods are safe for concurrent use. Writers (Apply, Tick)
 // serialise on the feed's mutex; Reload and Loaded exclude Apply (so each
 // Apply folds into the live state or into one reload's staging state). Readers
-// never block writers for longer than a slice-header copy: Log.Since returns
-// a sub-slice of the append-only buffer (bytes below the returned length
-// never change) and a channel that is closed, then replaced, on the next
-// change (close-and-replace broadcast). There is no per-reader queue and no
-// per-reader encoding; a slow reader only falls behind in its own offset.
+// take no lock: Log.Since, Part and UpTo read an immutable view of the log
+// published with one atomic store per change (a sub-slice of the
+// append-only buffer, whose bytes below the returned length never change,
+// the part boundaries recorded so far, and a channel that is closed, then
+// replaced, on the next change: close-and-replace broadcast), and
+// Feed.Direct returns the same kind of view of the direct-mode history
+// (the recent update frames concatenated, their sequences, the feed's
+// sequence), so a direct viewer writes DirectView.Since's sub-slice to its
+// socket as it is. There is no per-reader queue and no per-reader
+// encoding; a slow reader only falls behind in its own offset.
 //
 // The package imports no networking: the feed consumer calls Apply, the HTTP
 // layer reads logs. Time comes from an injected Clock; Hub.Run closes parts

@@ -36,17 +36,16 @@ type Feed struct {
 	// keepalive, the segment's start for its snapshot. Frames this origin
 	// alone writes (the snapshot of a mid-segment open or of a reload) do
 	// not count, so that keepalives stay a function of the stream.
-	wrote    time.Time
-	stage    *stage // the state a reload is rebuilding; nil outside one
-	segs     map[int64]*Log
-	hist     history
-	histWake chan struct{} // closed and replaced on every update
-	rotated  chan struct{} // closed and replaced whenever a segment opens
-	aborted  bool
-	gone     bool   // removed from the hub (evicted or expired); aborted too
-	snapSeq  uint64 // sequence of the cached direct snapshot frame
-	snapN    int64
-	snap     []byte
+	wrote   time.Time
+	stage   *stage // the state a reload is rebuilding; nil outside one
+	segs    map[int64]*Log
+	hist    *history      // published lock-free to direct viewers (history.go)
+	rotated chan struct{} // closed and replaced whenever a segment opens
+	aborted bool
+	gone    bool   // removed from the hub (evicted or expired); aborted too
+	snapSeq uint64 // sequence of the cached direct snapshot frame
+	snapN   int64
+	snap    []byte
 }
 
 // stage is the state a reload folds the replay into (see Hub.Reload),
@@ -62,13 +61,12 @@ type stage struct {
 
 func newFeed(name string, h *Hub) *Feed {
 	return &Feed{
-		name:     name,
-		hub:      h,
-		entries:  make(map[string]json.RawMessage),
-		segs:     make(map[int64]*Log),
-		hist:     newHistory(h.cfg.History),
-		histWake: make(chan struct{}),
-		rotated:  make(chan struct{}),
+		name:    name,
+		hub:     h,
+		entries: make(map[string]json.RawMessage),
+		segs:    make(map[int64]*Log),
+		hist:    newHistory(h.cfg.History),
+		rotated: make(chan struct{}),
 	}
 }
 
@@ -140,8 +138,6 @@ func (f *Feed) apply(u Update, now time.Time) error {
 		f.wrote = later(f.wrote, p)
 	}
 	f.hist.push(u.Seq, frame)
-	close(f.histWake)
-	f.histWake = make(chan struct{})
 	f.hub.stats.updates.Add(1)
 	return nil
 }
@@ -371,16 +367,14 @@ func (f *Feed) loaded(now time.Time, reload bool, epoch uint64) {
 		f.bytes, f.active = st.bytes, st.active
 		f.noteEmptyLocked(now)
 		f.reach = later(f.reach, st.reach)
-		f.hist = newHistory(f.hub.cfg.History)
+		f.hist.reset(f.seq)
 		f.snap = nil
-		close(f.histWake)
-		f.histWake = make(chan struct{})
 		if f.cur != nil {
 			f.advanceLocked(now.Add(-f.hub.cfg.PartLateness))
 			f.cur.write(f.snapshotFrameLocked(f.cur.N))
 		}
 	}
-	f.hist.floor = max(f.hist.floor, f.seq)
+	f.hist.raiseFloor(f.seq)
 	if f.cur == nil {
 		f.openMidLocked(now.Add(-f.hub.cfg.PartLateness))
 	}
@@ -405,7 +399,7 @@ func (f *Feed) abortLocked() bool {
 	f.aborted = true
 	aborted := f.cur != nil && f.cur.abort()
 	close(f.rotated)
-	close(f.histWake)
+	f.hist.close()
 	return aborted
 }
 
@@ -424,7 +418,6 @@ func (f *Feed) remove(reloading bool, epoch uint64) (live, staged int64) {
 	}
 	f.entries, f.bytes, f.stage = map[string]json.RawMessage{}, 0, nil
 	f.segs = map[int64]*Log{}
-	f.hist = newHistory(1)
 	f.snap = nil
 	return live, staged
 }
@@ -532,19 +525,4 @@ func (f *Feed) SnapshotFrame(now time.Time) ([]byte, uint64) {
 		f.snapSeq, f.snapN = f.seq, n
 	}
 	return f.snap, f.seq
-}
-
-// DirectSince appends to dst the update frames with a sequence above after,
-// for direct mode. ok is false when after cannot be resumed from (older than
-// the history, or newer than anything this process applied): the caller
-// then sends a snapshot. wake is closed at the next update (or shutdown,
-// after which closed is true).
-func (f *Feed) DirectSince(after uint64, dst []byte) (out []byte, last uint64, ok bool, wake <-chan struct{}, closed bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if after > f.seq {
-		return dst, after, false, f.histWake, f.aborted
-	}
-	out, last, ok = f.hist.since(after, dst)
-	return out, last, ok, f.histWake, f.aborted
 }

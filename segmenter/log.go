@@ -34,6 +34,7 @@ func (s LogState) String() string {
 // view is an immutable picture of a log for readers.
 type view struct {
 	buf   []byte
+	ends  []int // the part boundaries recorded so far (see Log.ends)
 	state LogState
 	wake  chan struct{}
 }
@@ -87,7 +88,7 @@ func newLog(feed string, n int64, g Grid, parts, open, first, capHint int) *Log 
 // publishLocked makes the current buffer, state and wake channel visible to
 // readers. Called with mu held for writing.
 func (l *Log) publishLocked() {
-	l.cur.Store(&view{buf: l.buf, state: l.state, wake: l.wake})
+	l.cur.Store(&view{buf: l.buf, ends: l.ends, state: l.state, wake: l.wake})
 }
 
 // Since returns the bytes from off to the current end, the log's state, and a
@@ -154,33 +155,31 @@ func (l *Log) FirstPart() int {
 	return l.first
 }
 
+// rangeOf reads the published view only (one atomic load, no lock): ends
+// is appended within the capacity it was made with (one slot per part), so
+// a view's ends never changes below its length.
 func (l *Log) rangeOf(k int, fromStart bool) ([]byte, bool, LogState, <-chan struct{}) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	v := l.cur.Load()
 	if k < l.first || k >= l.parts {
-		return nil, false, l.state, nil
+		return nil, false, v.state, nil
 	}
-	if k >= len(l.ends) {
-		if l.state == Open {
-			return nil, false, l.state, l.wake
+	if k >= len(v.ends) {
+		if v.state == Open {
+			return nil, false, v.state, v.wake
 		}
-		return nil, false, l.state, nil
+		return nil, false, v.state, nil
 	}
 	from := 0
 	if !fromStart && k > 0 {
-		from = l.ends[k-1]
+		from = v.ends[k-1]
 	}
-	to := l.ends[k]
-	return l.buf[from:to:to], true, l.state, nil
+	to := v.ends[k]
+	return v.buf[from:to:to], true, v.state, nil
 }
 
 // FinishedParts returns how many parts are closed, counting those before
 // FirstPart (closed without bytes).
-func (l *Log) FinishedParts() int {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return len(l.ends)
-}
+func (l *Log) FinishedParts() int { return len(l.cur.Load().ends) }
 
 // The methods below are called by the owning Feed with its mutex held; they
 // take the log's write lock themselves.
