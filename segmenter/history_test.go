@@ -41,7 +41,7 @@ func TestHistoryWindow(t *testing.T) {
 		if seq > size {
 			oldest = seq - size + 1
 		}
-		data, last, ok := v.Since(0)
+		_, last, ok := v.Since(0)
 		if seq > size {
 			if ok {
 				t.Fatalf("seq %d: resuming from 0 accepted with frames below %d evicted", seq, oldest)
@@ -49,7 +49,7 @@ func TestHistoryWindow(t *testing.T) {
 		} else if !ok || last != seq {
 			t.Fatalf("seq %d: since 0: last %d ok %v", seq, last, ok)
 		}
-		data, last, ok = v.Since(oldest - 1)
+		data, last, ok := v.Since(oldest - 1)
 		if !ok || last != seq {
 			t.Fatalf("seq %d: since %d: last %d ok %v", seq, oldest-1, last, ok)
 		}

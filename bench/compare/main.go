@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if runtime.GOOS != "linux" {
-		return errors.New("Linux only (/proc, nginx from Debian)")
+		return errors.New("linux only (/proc, nginx from Debian)")
 	}
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
