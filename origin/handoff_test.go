@@ -534,3 +534,53 @@ func (l sndbufListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// TestHandOffNotOverHTTP2: an HTTP/2 response (here over TLS, the way
+// browsers speak it) cannot be hijacked; it stays in its handler and
+// streams as before.
+func TestHandOffNotOverHTTP2(t *testing.T) {
+	if !handoffSupported {
+		t.Skip("no stream hand-off on this platform")
+	}
+	reg := prometheus.NewRegistry()
+	hub, err := segmenter.New(handOffSegmenter(), segmenter.SystemClock{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Loaded()
+	hub.Apply("prices", segmenter.Update{Key: "AAPL", Value: json.RawMessage(`{"p":1}`), Seq: 1, Time: time.Now()})
+	s := New(handOffConfig(), hub, nil, NewMetrics(reg), nil)
+	ts := httptest.NewUnstartedServer(s.Handler())
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer func() {
+		ts.CloseClientConnections()
+		ts.Close()
+		hub.Abort()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/v1/feeds/prices/events", nil)
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+	}
+	hub.Apply("prices", segmenter.Update{Key: "B", Value: json.RawMessage(`{"p":2}`), Seq: 2, Time: time.Now()})
+	dec := sse.NewDecoder(resp.Body)
+	for {
+		ev, err := dec.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == "update" && ev.ID == "2" {
+			break
+		}
+	}
+	if got := counter(s.m.handedOff.WithLabelValues(modeDirect)); got != 0 {
+		t.Errorf("handed off %v HTTP/2 responses", got)
+	}
+}
