@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -75,8 +76,21 @@ type handoff struct {
 	// the watcher). Each ends by itself once its work is gone: writers when
 	// their shard has no viewer, slow paths when their viewer rejoins or
 	// ends, the watcher when nothing is registered. Drain ends every
-	// viewer; tests wait for running to reach 0 (goleak checks the rest).
+	// viewer, then waits for running to reach 0 (wait).
 	running atomic.Int64
+}
+
+// wait returns once every goroutine of the hand-off has ended (Drain, once
+// every stream is closed), or with ctx's error.
+func (h *handoff) wait(ctx context.Context) error {
+	for h.running.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // spawn runs f on a goroutine counted in running.

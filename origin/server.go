@@ -430,6 +430,10 @@ func (s *Server) Drain(ctx context.Context) error {
 	}
 	select {
 	case <-s.drained:
+		// Every stream is closed; the hand-off's goroutines end with them.
+		if err := s.hand.wait(ctx); err != nil {
+			return fmt.Errorf("origin: drain: %d hand-off goroutines still running: %w", s.hand.running.Load(), err)
+		}
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()

@@ -34,6 +34,14 @@ func (v *DirectView) Since(after uint64) (data []byte, last uint64, ok bool) {
 	if n == v.first || v.seqs[n-1] <= after {
 		return nil, after, true // the common case: nothing new
 	}
+	if n-2 < v.first || v.seqs[n-2] <= after {
+		// A reader that has everything but the last frame.
+		from := 0
+		if n > 1 {
+			from = v.ends[n-2]
+		}
+		return v.buf[from:v.ends[n-1]:v.ends[n-1]], v.seqs[n-1], true
+	}
 	// Binary search for the first frame above after: sequences increase.
 	lo, hi := v.first, n-1
 	for lo < hi {

@@ -22,7 +22,9 @@
 // marquee-nohandoff (the same binary with MARQUEE_HANDOFF=false);
 // marquee-stream (stream mode, for its idle memory and cost);
 // marquee-base (cmd/marquee built from git revision -base-rev: before/after
-// in one run). marquee reads from a NATS server this program runs
+// in one run); floor (the least any server can do per delivery: one
+// write(2) of the frame per socket from one loop, see floor.go). marquee
+// reads from a NATS server this program runs
 // in-process (core NATS, no JetStream); Nchan is published to over HTTP.
 //
 // It installs Debian's nginx-light and libnginx-mod-nchan with apt-get
@@ -48,6 +50,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 5 && os.Args[1] == "-floor-server" && os.Args[3] == "-floor-control" {
+		if err := runFloor(os.Args[2], os.Args[4]); err != nil {
+			fmt.Fprintln(os.Stderr, "compare: floor server:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -85,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.size, "size", 100, "published message size in bytes")
 	fs.DurationVar(&c.settle, "settle", 5*time.Second, "idle time after the last subscriber connected, before RSS is read")
 	fs.DurationVar(&c.drain, "drain", 3*time.Second, "how long after the last publish deliveries may still arrive")
-	targets := fs.String("targets", "nchan,marquee", "servers to run: nchan, marquee, marquee-nohandoff, marquee-stream, marquee-base")
+	targets := fs.String("targets", "nchan,marquee,floor", "servers to run: nchan, marquee, marquee-nohandoff, marquee-stream, marquee-base, floor")
 	fs.BoolVar(&c.install, "install", true, "apt-get install nginx-light and libnginx-mod-nchan when missing")
 	fs.StringVar(&c.baseRev, "base-rev", "", "git revision that marquee-base is built from")
 	local := fs.String("local-addrs", "127.0.0.2-127.0.0.61", "source addresses the subscribers are spread over (a range a-b or a comma list)")
@@ -103,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
 		switch t {
-		case "nchan", "marquee", "marquee-nohandoff", "marquee-stream", "marquee-base":
+		case "nchan", "marquee", "marquee-nohandoff", "marquee-stream", "marquee-base", "floor":
 		default:
 			return c, fmt.Errorf("-targets: unknown %q", t)
 		}

@@ -52,7 +52,7 @@ func (e *env) runOne(ctx context.Context, name string, n int, logf func(string, 
 	if err != nil {
 		return r, err
 	}
-	defer t.p.stop()
+	defer t.stop()
 	time.Sleep(time.Second) // let start-up settle before the baseline
 	r.rssBase = t.p.rss()
 

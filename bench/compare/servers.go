@@ -294,6 +294,15 @@ type target struct {
 	subPath func(ctx context.Context) (string, error)
 	publish func(ctx context.Context, body []byte) error
 	stats   func() string // optional diagnostics after a run
+	closers []func()
+}
+
+// stop ends the server and what the run opened to it.
+func (t *target) stop() {
+	for _, c := range t.closers {
+		c()
+	}
+	t.p.stop()
 }
 
 func (e *env) start(ctx context.Context, name string) (*target, error) {
@@ -305,6 +314,8 @@ func (e *env) start(ctx context.Context, name string) (*target, error) {
 	switch name {
 	case "nchan":
 		err = e.startNchan(t, port)
+	case "floor":
+		err = e.startFloor(t, port)
 	default:
 		err = e.startMarquee(ctx, t, port, name)
 	}
