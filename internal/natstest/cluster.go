@@ -22,10 +22,14 @@ import (
 // account of a server without authorization.
 const Account = server.DEFAULT_GLOBAL_ACCOUNT
 
-// DefaultWait bounds WaitReady, WaitStreamReady and the start of a node.
+// DefaultWait bounds WaitReady and WaitStreamReady.
 // A JetStream cluster elects its meta leader only after Raft's election
 // timeout (4–9 s in nats-server), so it is generous.
 const DefaultWait = 30 * time.Second
+
+// startWait bounds how long one node may take to accept connections; a node
+// that could not bind its ports never does.
+const startWait = 15 * time.Second
 
 // Options configure StartWith.
 type Options struct {
@@ -76,8 +80,25 @@ func StartServer(tb testing.TB) *Cluster {
 }
 
 // StartWith starts the servers opts describes and waits until JetStream is
-// ready on all of them. It is shut down when the test ends.
+// ready on all of them. It is shut down when the test ends. A node that does
+// not come up (its cluster port, reserved a moment before, was taken by
+// another test process in between) makes it start over on fresh ports, at
+// most three times.
 func StartWith(tb testing.TB, opts Options) *Cluster {
+	tb.Helper()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var c *Cluster
+		if c, err = startWith(tb, opts); err == nil {
+			return c
+		}
+		tb.Logf("natstest: attempt %d: %v; starting over on fresh ports", attempt, err)
+	}
+	tb.Fatalf("natstest: %v", err)
+	return nil
+}
+
+func startWith(tb testing.TB, opts Options) (*Cluster, error) {
 	tb.Helper()
 	if opts.Nodes == 0 {
 		opts.Nodes = 3
@@ -122,11 +143,12 @@ func StartWith(tb testing.TB, opts Options) *Cluster {
 	}
 	for i := range c.nodes {
 		if err := c.start(i); err != nil {
-			tb.Fatalf("natstest: %v", err)
+			c.Shutdown()
+			return nil, err
 		}
 	}
 	c.WaitReady()
-	return c
+	return c, nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -181,7 +203,7 @@ func (c *Cluster) start(i int) error {
 		srv.SetLoggerV2(c.log.with(n.name), false, false, false)
 	}
 	go srv.Start() // returns once listening; the server owns its goroutines until Shutdown
-	if !srv.ReadyForConnections(DefaultWait) {
+	if !srv.ReadyForConnections(startWait) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 		return fmt.Errorf("node %d (%s) not ready for connections", i, n.name)
