@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"marquee/cdn"
 	"marquee/wire"
 )
 
@@ -257,4 +258,33 @@ func (t *timedReader) Read(b []byte) (int, error) {
 		t.h.Write(b[:n])
 	}
 	return n, err
+}
+
+// started is what a viewer records of a request up to its response's
+// headers.
+type started struct {
+	Requested, Headers time.Time
+	Status             int
+	Header             http.Header
+	ResponseID         string
+}
+
+// open requests u with h, recording into st when it was asked for and what
+// its headers said. It returns the response when it is 200 (the caller
+// closes it); otherwise nil and the error text: the transport's error, or
+// the status with up to 512 bytes of the refusal's body.
+func (p *prober) open(ctx context.Context, u string, h http.Header, st *started) (*http.Response, string) {
+	st.Requested = time.Now()
+	resp, err := p.get(ctx, u, h)
+	if err != nil {
+		return nil, err.Error()
+	}
+	st.Headers = time.Now()
+	st.Status, st.Header, st.ResponseID = resp.StatusCode, resp.Header, resp.Header.Get(cdn.HeaderResponseID)
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return nil, fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return resp, ""
 }

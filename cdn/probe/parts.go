@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"marquee/cdn"
 	"marquee/sse"
 	"marquee/wire"
 )
@@ -262,22 +261,14 @@ func (p *prober) fetchPart(ctx context.Context, v *PartsViewer, n int64, k int, 
 		path = p.desc.UptoPath(n, k)
 	}
 	h, u := p.request(v.Viewer, v.Variant, path)
-	o.Requested = time.Now()
-	resp, err := p.get(ctx, u, h)
-	if err != nil {
-		o.Done, o.Err = time.Now(), err.Error()
+	var st started
+	resp, msg := p.open(ctx, u, h, &st)
+	o.Requested, o.Headers, o.Status, o.Header, o.ResponseID = st.Requested, st.Headers, st.Status, st.Header, st.ResponseID
+	if resp == nil {
+		o.Done, o.Err = time.Now(), msg
 		return o
 	}
 	defer resp.Body.Close()
-	o.Headers = time.Now()
-	o.Status = resp.StatusCode
-	o.Header = resp.Header
-	o.ResponseID = resp.Header.Get(cdn.HeaderResponseID)
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		o.Done, o.Err = time.Now(), fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-		return o
-	}
 	tr := &timedReader{r: io.LimitReader(resp.Body, maxPartBytes+1), start: o.Requested, h: sha256.New()}
 	raw, err := io.ReadAll(tr)
 	o.Done = time.Now()

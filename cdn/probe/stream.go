@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"marquee/cdn"
 	"marquee/sse"
 	"marquee/wire"
 )
@@ -172,22 +170,14 @@ func (p *prober) viewer(ctx context.Context, i int) ([]Observation, string) {
 func (p *prober) watch(ctx context.Context, i int, n int64, path string) Observation {
 	o := Observation{Viewer: i, Variant: p.variant(i), Segment: n}
 	h, u := p.request(i, o.Variant, path)
-	o.Requested = time.Now()
-	resp, err := p.get(ctx, u, h)
-	if err != nil {
-		o.Done, o.Err = time.Now(), err.Error()
+	var st started
+	resp, msg := p.open(ctx, u, h, &st)
+	o.Requested, o.Headers, o.Status, o.Header, o.ResponseID = st.Requested, st.Headers, st.Status, st.Header, st.ResponseID
+	if resp == nil {
+		o.Done, o.Err = time.Now(), msg
 		return o
 	}
 	defer resp.Body.Close()
-	o.Headers = time.Now()
-	o.Status = resp.StatusCode
-	o.Header = resp.Header
-	o.ResponseID = resp.Header.Get(cdn.HeaderResponseID)
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		o.Done, o.Err = time.Now(), fmt.Sprintf("status %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-		return o
-	}
 	tr := &timedReader{r: resp.Body, start: o.Requested, h: sha256.New()}
 	var body io.Reader = tr
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
