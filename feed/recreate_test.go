@@ -16,8 +16,17 @@ func createStream(t *testing.T, js jetstream.JetStream, sc jetstream.StreamConfi
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.CreateStream(ctx, sc); err != nil {
-		t.Fatalf("create stream %s: %v", sc.Name, err)
+	// Right after a delete the server may still be removing the old
+	// store ("error creating store for stream"): try again until ctx ends.
+	for {
+		_, err := js.CreateStream(ctx, sc)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "error creating store") {
+			t.Fatalf("create stream %s: %v", sc.Name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
