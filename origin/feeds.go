@@ -29,7 +29,20 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 	now := s.hub.Now()
 	g := s.hub.Grid()
 	cfg := s.hub.Config()
-	n := g.Index(now)
+	cur := g.Index(now)
+	n, part := cur, g.PartIndex(cur, now)
+	// A log this origin opened mid-segment (it just started, or the feed is
+	// new) refuses the parts up to and including the one open at opening
+	// (segmenter.Log.FirstPart): point joiners at its first complete part
+	// (held until it finishes) instead of one they would be refused, and
+	// at the next segment's start when the log opened in its last part.
+	if l, ok := f.Segment(n); ok {
+		if first := l.FirstPart(); first >= cfg.Parts() {
+			n, part = n+1, 0
+		} else {
+			part = max(part, first)
+		}
+	}
 	base := cfg.URLPrefix + "/" + f.Name()
 	d := wire.Descriptor{
 		Feed:          f.Name(),
@@ -49,18 +62,11 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 		Modes:         []string{wire.ModeStream, wire.ModeParts, wire.ModeDirect},
 		Mode:          s.cfg.ClientMode,
 		Parts:         cfg.Parts(),
-		Part:          g.PartIndex(n, now),
+		Part:          part,
 		PartURL:       base + "/segments/{n}/parts/{k}",
 		UptoURL:       base + "/segments/{n}/upto/{k}",
 	}
-	// A log this origin opened mid-segment (it just started, or the feed is
-	// new) refuses the parts before its first complete one: point joiners
-	// at that part (held until it finishes) instead of one they would be
-	// refused.
-	if l, ok := f.Segment(n); ok {
-		d.Part = max(d.Part, min(l.FirstPart(), d.Parts-1))
-	}
-	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(n))
+	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(cur))
 	s.writeJSON(w, d)
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"marquee/cdn"
 	"marquee/segmenter"
+	"marquee/wire"
 )
 
 // newTestServer runs an origin over a hub fed directly (no NATS: package
@@ -252,5 +253,65 @@ func TestPartsBeforeOpenRefused(t *testing.T) {
 		if resp.StatusCode != http.StatusGone || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: %d %q, want 410 no-store", p, resp.StatusCode, resp.Header.Get("Cache-Control"))
 		}
+	}
+}
+
+// TestDescriptorPointsAtServablePart: the descriptor of a feed whose log
+// this origin opened mid-segment names the first part the origin serves:
+// the part after the one open at opening, or the next segment's first part
+// when the log opened in its last part (every part of it is refused).
+func TestDescriptorPointsAtServablePart(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		at      time.Time
+		segment int64
+		part    int
+	}{
+		{"part 4 of 10", time.Unix(100_000_004, 500_000_000), 10_000_000, 5},
+		{"last part", time.Unix(100_000_009, 500_000_000), 10_000_001, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scfg := segmenter.Defaults()
+			scfg.SegmentLength = 10 * time.Second
+			clk := fixedClock{tc.at}
+			hub, err := segmenter.New(scfg, clk, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hub.Loaded()
+			hub.Apply("prices", segmenter.Update{Key: "AAPL", Value: json.RawMessage(`{"p":1}`), Seq: 1, Time: clk.t})
+			ts := httptest.NewServer(New(Defaults(), hub, nil, NewMetrics(prometheus.NewRegistry()), nil).Handler())
+			defer ts.Close()
+			resp, err := http.Get(ts.URL + "/v1/feeds/prices")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d wire.Descriptor
+			err = json.NewDecoder(resp.Body).Decode(&d)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Segment != tc.segment || d.Part != tc.part {
+				t.Fatalf("descriptor points at segment %d part %d, want segment %d part %d", d.Segment, d.Part, tc.segment, tc.part)
+			}
+			if want := fmt.Sprintf("/v1/feeds/prices/segments/%d", tc.segment); d.URL != want {
+				t.Errorf("url %q, want %q", d.URL, want)
+			}
+			// The part it names is not refused: upto/k of a log opened
+			// mid-segment answers (held until the part ends; here the clock
+			// stands still, so only a refusal would answer at once).
+			if tc.segment == 10_000_000 {
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/feeds/prices/segments/%d/upto/%d", ts.URL, d.Segment, d.Part), nil)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusGone {
+						t.Errorf("upto/%d refused 410", d.Part)
+					}
+				}
+			}
+		})
 	}
 }
