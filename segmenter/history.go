@@ -140,6 +140,17 @@ func (h *history) push(seq uint64, frame []byte) {
 	h.buf = append(h.buf, frame...)
 	h.seqs = append(h.seqs, seq)
 	h.ends = append(h.ends, len(h.buf))
+	h.seq = max(h.seq, seq) // a conflated frame may come after its seq was noted
+	h.notify()
+}
+
+// note records seq as the feed's new highest sequence without a frame (a
+// conflated update, whose frame, if any, is pushed when its bucket ends),
+// and wakes readers: a viewer holding seq resumes, with nothing to send.
+func (h *history) note(seq uint64) {
+	if h.closed || seq <= h.seq {
+		return
+	}
 	h.seq = seq
 	h.notify()
 }
