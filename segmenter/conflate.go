@@ -118,9 +118,9 @@ func (c *Conflation) UnmarshalText(b []byte) error {
 
 // check reports an interval that does not keep buckets on the grid of g.
 func (c Conflation) check(g Grid) error {
-	bad := func(what string, d time.Duration) error {
-		return fmt.Errorf("MARQUEE_CONFLATE: %s %s must be at least %s and divide MARQUEE_PART_LENGTH (%s) or be a multiple of it that divides MARQUEE_SEGMENT_LENGTH (%s)",
-			what, d, minConflation, g.Part, g.Segment)
+	bad := func(d time.Duration, of string) error {
+		return fmt.Errorf("MARQUEE_CONFLATE: interval %s%s must be at least %s and divide MARQUEE_PART_LENGTH (%s) or be a multiple of it that divides MARQUEE_SEGMENT_LENGTH (%s)",
+			d, of, minConflation, g.Part, g.Segment)
 	}
 	ok := func(d time.Duration) bool {
 		if d == 0 {
@@ -132,11 +132,11 @@ func (c Conflation) check(g Grid) error {
 		return g.Part%d == 0 || (d%g.Part == 0 && g.Segment%d == 0)
 	}
 	if c.Every < 0 || !ok(c.Every) {
-		return bad("the interval", c.Every)
+		return bad(c.Every, "")
 	}
 	for _, fi := range c.Feeds {
 		if fi.Interval < 0 || !ok(fi.Interval) {
-			return bad("the interval of feed "+fi.Feed+",", fi.Interval)
+			return bad(fi.Interval, " of feed "+fi.Feed)
 		}
 	}
 	return nil
