@@ -151,10 +151,9 @@ func (l *Log) UpTo(k int) (data []byte, ready bool, state LogState, wake <-chan 
 // let an edge cache bytes that another origin has different. (UpTo of a
 // later part is served: it starts with this origin's snapshot, a different
 // byte string from another origin's but the same state.) In a feed
-// conflated with buckets longer than a part, FirstPart is the part after
-// the end of the bucket holding that position instead, as the other
-// origins' frames written at that bucket's end may be updates folded into
-// this snapshot.
+// conflated with buckets longer than a part, FirstPart is the part that
+// starts where the bucket holding that position ends, as the frames other
+// origins write at that bucket's end may be updates this snapshot holds.
 func (l *Log) FirstPart() int {
 	return l.first
 }
