@@ -19,7 +19,7 @@ var LogSizeBuckets = func() []float64 {
 type Stats struct {
 	Rotations  uint64 // segments closed with a next event
 	Keepalives uint64 // keepalive comments appended to segment logs
-	Updates    uint64 // updates folded into state (appended to the open segment when live)
+	Updates    uint64 // updates folded into state (appended to the open segment when live, but those Conflated)
 	Aborted    uint64 // open segments aborted at shutdown
 	Reloads    uint64 // reloads of the whole state completed (Reload, then Loaded)
 	// Conflated counts updates folded into a conflated feed's state whose

@@ -23,7 +23,7 @@ func newHubCollector(h *segmenter.Hub) *hubCollector {
 		hub:            h,
 		rotations:      prometheus.NewDesc("marquee_segment_rotations_total", "Segments closed with a next event (one per feed per segment boundary).", nil, nil),
 		keepalives:     prometheus.NewDesc("marquee_segment_keepalives_total", "Keepalive comments appended to segment logs.", nil, nil),
-		updates:        prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs.", nil, nil),
+		updates:        prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs (but those counted in marquee_updates_conflated_total).", nil, nil),
 		aborted:        prometheus.NewDesc("marquee_segment_aborted_total", "Open segments aborted (not finished) at shutdown.", nil, nil),
 		feeds:          prometheus.NewDesc("marquee_feeds", "Number of feeds known to the segmenter.", nil, nil),
 		loaded:         prometheus.NewDesc("marquee_segmenter_loaded", "1 once the stored state is loaded and segments open, else 0.", nil, nil),
