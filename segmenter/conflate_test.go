@@ -367,8 +367,9 @@ func TestConflationDeletes(t *testing.T) {
 
 // TestConflationDirect: direct mode sees the state at once and the frames
 // when their bucket ends: a viewer on the snapshot resumes (it is not
-// "too slow") while updates are pending, and gets the frames above its
-// sequence; the frames' prev never exceeds what it holds.
+// "too slow") while updates are pending, is woken by the flush (not by
+// each pending update), and gets the frames above its sequence; the
+// frames' prev never exceeds what it holds.
 func TestConflationDirect(t *testing.T) {
 	h, clk, f, _ := conflated(t, time.Second)
 	at := time.Unix(1000, 400_000_000)
@@ -376,6 +377,7 @@ func TestConflationDirect(t *testing.T) {
 	for i := range uint64(5) {
 		h.Apply("f", Update{Key: "k" + strconv.Itoa(int(i%2)), Value: val(`{}`), Seq: i + 1, Time: at})
 	}
+	wake := f.Direct().Wake()
 	_, seq := f.SnapshotFrame(clk.Now())
 	if seq != 5 {
 		t.Fatalf("snapshot seq %d, want 5", seq)
@@ -389,8 +391,18 @@ func TestConflationDirect(t *testing.T) {
 		t.Fatalf("direct since 0 before the flush: ok %v data %q", ok, data)
 	}
 	h.Apply("f", Update{Key: "k1", Value: val(`{"v":6}`), Seq: 6, Time: at})
+	select {
+	case <-wake:
+		t.Fatal("a pending update woke direct viewers: they would wake once per message")
+	default:
+	}
 	clk.Set(time.Unix(1001, 300_000_000))
 	h.Tick(clk.Now())
+	select {
+	case <-wake:
+	default:
+		t.Fatal("the flush did not wake direct viewers")
+	}
 	data, last, ok, _, _ = f.DirectSince(seq, nil)
 	if !ok || last != 6 {
 		t.Fatalf("direct since %d after the flush: ok %v last %d", seq, ok, last)

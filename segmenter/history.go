@@ -146,13 +146,16 @@ func (h *history) push(seq uint64, frame []byte) {
 
 // note records seq as the feed's new highest sequence without a frame (a
 // conflated update, whose frame, if any, is pushed when its bucket ends),
-// and wakes readers: a viewer holding seq resumes, with nothing to send.
+// so that a viewer holding seq (the direct snapshot's) resumes. It wakes
+// no reader: there is nothing to send, and direct viewers of a conflated
+// feed wake once per bucket, not once per message (a reconnect waiting
+// for its Last-Event-ID to be applied wakes at the next frame).
 func (h *history) note(seq uint64) {
 	if h.closed || seq <= h.seq {
 		return
 	}
 	h.seq = seq
-	h.notify()
+	h.publish()
 }
 
 // compact copies the retained window into fresh arrays (room for the
