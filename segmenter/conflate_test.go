@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -615,5 +616,38 @@ func TestConflationSetting(t *testing.T) {
 		if err != nil && !strings.HasPrefix(err.Error(), "MARQUEE_CONFLATE") {
 			t.Errorf("%s: error %q does not name the variable first", spec, err)
 		}
+	}
+}
+
+// TestConflationRefusalsWriteNothing: a conflated feed refuses what the
+// caps and validation refuse before anything is pending: the refused
+// update neither replaces a pending one nor reaches the log.
+func TestConflationRefusalsWriteNothing(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxKeys = 1
+	cfg.Conflate = Conflation{Every: 500 * time.Millisecond}
+	h, clk, _, l := rotated(t, cfg, "f")
+	at := time.Unix(1000, 300_000_000)
+	clk.Set(at)
+	for _, tc := range []struct {
+		u    Update
+		want error
+	}{
+		{Update{Key: "a", Value: val(`{"v":1}`), Seq: 1, Time: at}, nil},
+		{Update{Key: "b", Value: val(`{}`), Seq: 2, Time: at}, ErrTooManyKeys},
+		{Update{Key: "a", Value: val(`{"v":`), Seq: 2, Time: at}, ErrInvalidValue},
+		{Update{Key: "a", Value: val(`{"v":2}`), Seq: 1, Time: at}, ErrDuplicate},
+	} {
+		if err := h.Apply("f", tc.u); !errors.Is(err, tc.want) {
+			t.Fatalf("apply %+v: %v, want %v", tc.u, err, tc.want)
+		}
+	}
+	clk.Set(time.Unix(1001, 300_000_000))
+	h.Tick(clk.Now())
+	if ids := updateSeqs(t, l.Bytes()); strings.Join(ids, ",") != "1" {
+		t.Errorf("frames %v, want 1", ids)
+	}
+	if !bytes.Contains(l.Bytes(), []byte(`"value":{"v":1}`)) || h.Stats().Conflated != 0 {
+		t.Errorf("log %q, conflated %d", l.Bytes(), h.Stats().Conflated)
 	}
 }
