@@ -71,6 +71,15 @@ type Config struct {
 	// 1h; 0 never evicts a feed that has keys. Validate allows 0 or at
 	// least 1m.
 	FeedIdleEvict time.Duration `env:"FEED_IDLE_EVICT" envDefault:"1h"`
+	// Conflate is the per-key conflation interval I, for every feed or per
+	// feed (see Conflation for the syntax and the rule that keeps its
+	// buckets on the grid). In a conflated feed, of the updates of one key
+	// placed in one bucket of I (on the segment's grid, by message
+	// timestamp), only the latest reaches the segment log and the
+	// direct-mode history, written when the bucket ends; the state is
+	// unchanged (every update is folded into it at once). Default empty:
+	// off.
+	Conflate Conflation `env:"CONFLATE"`
 	// URLPrefix is the path prefix of segment URLs named in "next" events.
 	// Default "/v1/feeds".
 	URLPrefix string `env:"URL_PREFIX" envDefault:"/v1/feeds"`
@@ -162,7 +171,7 @@ func (c Config) check() error {
 	if c.FeedIdleEvict < 0 {
 		return fmt.Errorf("MARQUEE_FEED_IDLE_EVICT must not be negative, got %s", c.FeedIdleEvict)
 	}
-	return nil
+	return c.Conflate.check(Grid{Segment: c.SegmentLength, Part: c.PartLength})
 }
 
 // emptyExpiry is how long a feed without keys stays: the retention plus

@@ -74,13 +74,55 @@
 // its segment's start plus L, with no update stamped in the segment yet, is
 // the one rotation opens.
 //
+// # Conflation
+//
+// A feed may be conflated with an interval I (Config.Conflate,
+// MARQUEE_CONFLATE): each segment is cut into buckets [Start(n) + b·I,
+// Start(n) + (b+1)·I), and of the updates of one key in one bucket only the
+// latest is written. I divides P or is a multiple of P dividing D, so a
+// bucket lies in one part or is a run of whole parts, and none crosses a
+// segment boundary.
+//
+// An update's bucket is the one holding the stream time the feed reached
+// when it was placed: the latest placement or now − L so far, its own
+// placement included (the open part is chosen the same way). It is folded
+// into the state at once (Keys, Seq, /snapshot, the direct snapshot and
+// every later segment snapshot see it), and waits in the bucket, replacing
+// a pending update of its key (Stats.Conflated counts the replaced ones).
+// When the feed's stream time reaches the bucket's end (a placement or
+// now − L at or past it, so at the latest at local time end + L, when
+// Hub.Run wakes), the pending updates are written into the open part in
+// sequence order, before that part closes; a bucket ending with a part is
+// written into that part. So the last part's bucket is written before the
+// "next" event, and a segment's snapshot equals the state its frames built.
+// For keepalives the write counts as made at the bucket's end.
+//
+// The same bound holds: a message on time (within L of its timestamp) never
+// reaches a replica after stream time passed its bucket there, except by
+// the placements of earlier messages, which every replica shares. So the
+// bucket of every update, the set written at each bucket end and their
+// order are a function of the stream, and so are the bytes. A log opened
+// mid-segment drops the pending updates (its snapshot holds them, they are
+// counted) and rebuilds its keepalive clock from the end of the latest
+// placement's bucket; when I > P it also refuses the parts up to the end of
+// the bucket holding its opening position, whose flush on other origins
+// may hold updates from before it opened (FirstPart). A reload's snapshot
+// drops the pending updates of the old state the same way.
+//
 // # Sequences
 //
 // Every applied message writes an update frame (a delete of an absent key
 // too), whose "prev" is the feed's highest sequence before it, so the chain
 // snapshot → updates is exact: a client holding seq s has missed something
 // exactly when an update's prev > s. Duplicates (seq not above the highest)
-// and refused messages write nothing. Hub.Reload rebuilds the state from a
+// and refused messages write nothing. In a conflated feed, a written frame's
+// prev is the sequence of the frame written before it, or of the snapshot
+// (the seq of the last message placed before its bucket, for the first
+// frame of a bucket, on every replica), and frames are written in sequence
+// order: a client holding s still has missed a written frame exactly when
+// prev > s, and a conflated-away update is not a gap. A viewer holding the
+// direct snapshot, taken while updates are pending, skips their frames
+// (seq not above its own). Hub.Reload rebuilds the state from a
 // replay (restarted sequences accepted); the following Loaded writes a
 // snapshot of it into every open segment at once, its id the new sequence
 // (even if lower), and the direct-mode history restarts there.

@@ -1,6 +1,7 @@
 package segmenter
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -36,16 +37,28 @@ type Feed struct {
 	// keepalive, the segment's start for its snapshot. Frames this origin
 	// alone writes (the snapshot of a mid-segment open or of a reload) do
 	// not count, so that keepalives stay a function of the stream.
-	wrote   time.Time
-	stage   *stage // the state a reload is rebuilding; nil outside one
-	segs    map[int64]*Log
-	hist    *history      // published lock-free to direct viewers (history.go)
-	rotated chan struct{} // closed and replaced whenever a segment opens
-	aborted bool
-	gone    bool   // removed from the hub (evicted or expired); aborted too
-	snapSeq uint64 // sequence of the cached direct snapshot frame
-	snapN   int64
-	snap    []byte
+	wrote time.Time
+	// wseq is the sequence of the last frame of the chain written (an
+	// update or a snapshot): the next update frame's prev. Without
+	// conflation it is seq.
+	wseq uint64
+	// Conflation (see conflate.go and the package documentation). every is
+	// the feed's interval I, 0 when off; pending holds the latest update
+	// per key of the bucket that ends at bucketEnd, the bucket holding
+	// through, the latest stream time the feed advanced to.
+	every     time.Duration
+	pending   map[string]Update
+	bucketEnd time.Time
+	through   time.Time
+	stage     *stage // the state a reload is rebuilding; nil outside one
+	segs      map[int64]*Log
+	hist      *history      // published lock-free to direct viewers (history.go)
+	rotated   chan struct{} // closed and replaced whenever a segment opens
+	aborted   bool
+	gone      bool   // removed from the hub (evicted or expired); aborted too
+	snapSeq   uint64 // sequence of the cached direct snapshot frame
+	snapN     int64
+	snap      []byte
 }
 
 // stage is the state a reload folds the replay into (see Hub.Reload),
@@ -67,6 +80,7 @@ func newFeed(name string, h *Hub) *Feed {
 		segs:    make(map[int64]*Log),
 		hist:    newHistory(h.cfg.History),
 		rotated: make(chan struct{}),
+		every:   h.cfg.Conflate.For(name),
 	}
 }
 
@@ -102,7 +116,17 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	if len(u.Value) > 0 && !exists && len(f.entries) >= f.hub.cfg.MaxKeys {
 		return ErrTooManyKeys
 	}
-	frame, err := encodeUpdate(u, f.seq)
+	live := f.hub.live.Load()
+	// A conflated update waits in its bucket and is encoded when the
+	// bucket is flushed, if no later update of its key replaces it.
+	pend := f.every > 0 && live && f.cur != nil
+	var frame []byte
+	var err error
+	if pend {
+		err = validUpdate(u)
+	} else {
+		frame, err = encodeUpdate(u, f.wseq)
+	}
 	if err != nil {
 		return err
 	}
@@ -112,7 +136,6 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	}
 	f.bytes += delta
 	f.active = later(f.active, u.Time)
-	live := f.hub.live.Load()
 	var p time.Time
 	if live && f.cur != nil {
 		p = f.placeLocked(u.Time, now)
@@ -133,13 +156,88 @@ func (f *Feed) apply(u Update, now time.Time) error {
 	case f.cur == nil:
 		// The feed's first segment opens now, its snapshot holding this update.
 		f.openMidLocked(now.Add(-f.hub.cfg.PartLateness))
+	case pend:
+		f.pendLocked(u)
 	default:
 		f.cur.write(frame)
 		f.wrote = later(f.wrote, p)
 	}
-	f.hist.push(u.Seq, frame)
+	if pend {
+		f.hist.note(u.Seq)
+	} else {
+		f.hist.push(u.Seq, frame)
+		f.wseq = u.Seq
+	}
 	f.hub.stats.updates.Add(1)
 	return nil
+}
+
+// pendLocked puts u into the conflation bucket open now, the one holding
+// f.through, replacing a pending update of its key (counted).
+func (f *Feed) pendLocked(u Update) {
+	if f.pending == nil {
+		f.pending = make(map[string]Update)
+	}
+	if len(f.pending) == 0 {
+		f.bucketEnd = f.bucketEndOf(f.cur.N, f.through)
+		if f.bucketEnd.Before(f.partEnd) {
+			f.hub.kick() // Run flushes it at its end, before the part's
+		}
+	}
+	if _, ok := f.pending[u.Key]; ok {
+		f.hub.stats.conflated.Add(1)
+	}
+	f.pending[u.Key] = u
+}
+
+// bucketEndOf returns the end of the conflation bucket of segment n that
+// holds t (clamped to the segment).
+func (f *Feed) bucketEndOf(n int64, t time.Time) time.Time {
+	start := f.hub.grid.Start(n)
+	d := t.Sub(start)
+	if d < 0 {
+		d = 0
+	}
+	end := start.Add((d/f.every + 1) * f.every)
+	if e := f.hub.grid.End(n); end.After(e) {
+		end = e
+	}
+	return end
+}
+
+// flushLocked writes the pending updates of the bucket that ends at
+// f.bucketEnd as update frames into the open part, in sequence order (the
+// order every replica read them in), each frame's prev the frame before.
+// The write counts as made at the bucket's end, for keepalives.
+func (f *Feed) flushLocked() {
+	if len(f.pending) == 0 {
+		return
+	}
+	us := make([]Update, 0, len(f.pending))
+	for _, u := range f.pending {
+		us = append(us, u)
+	}
+	clear(f.pending)
+	slices.SortFunc(us, func(a, b Update) int { return cmp.Compare(a.Seq, b.Seq) })
+	frames := make([][]byte, 0, len(us))
+	for _, u := range us {
+		frame, err := encodeUpdate(u, f.wseq)
+		if err != nil {
+			continue // checked by apply: cannot happen
+		}
+		frames = append(frames, frame)
+		f.hist.push(u.Seq, frame)
+		f.wseq = u.Seq
+	}
+	f.cur.write(frames...)
+	f.wrote = later(f.wrote, f.bucketEnd)
+}
+
+// dropPendingLocked forgets the pending updates (counted as conflated): a
+// snapshot about to be written holds them.
+func (f *Feed) dropPendingLocked() {
+	f.hub.stats.conflated.Add(uint64(len(f.pending)))
+	clear(f.pending)
 }
 
 // placeLocked returns the placement of an update stamped ts arriving at
@@ -168,8 +266,15 @@ func (f *Feed) placeLocked(ts, now time.Time) time.Time {
 // written for Keepalive, and the end of the last part rotates the segment.
 func (f *Feed) advanceLocked(q time.Time) {
 	g, ka := f.hub.grid, f.hub.cfg.Keepalive
+	f.through = later(f.through, q)
 	for f.cur != nil && !q.Before(f.partEnd) {
 		l := f.cur
+		if len(f.pending) > 0 && !f.partEnd.Before(f.bucketEnd) {
+			// A bucket ending in (or with) this part is flushed into it;
+			// the last part's end is the segment's, so nothing pending
+			// crosses a segment boundary.
+			f.flushLocked()
+		}
 		if f.part < l.parts-1 {
 			if e := f.partEnd; !e.Before(f.wrote.Add(ka)) {
 				l.endPart(keepaliveFrame)
@@ -193,11 +298,14 @@ func (f *Feed) advanceLocked(q time.Time) {
 		f.hub.stats.rotated(l.Len())
 		capHint := max(16<<10, l.Len()+l.Len()/4)
 		if next == l.N+1 {
-			f.openLocked(next, 0, false, capHint)
+			f.openLocked(next, 0, 0, capHint)
 		} else {
 			f.openMidLocked(q)
 		}
 		f.dropExpiredLocked(q)
+	}
+	if f.cur != nil && len(f.pending) > 0 && !q.Before(f.bucketEnd) {
+		f.flushLocked() // a bucket ending inside the open part
 	}
 }
 
@@ -213,18 +321,33 @@ func (f *Feed) advanceLocked(q time.Time) {
 // At exactly a segment's start with nothing folded stamped in it, every part
 // before is closed everywhere and nothing of the segment was written
 // anywhere: the segment opens as a rotation would open it, complete.
+//
+// A conflated feed's pending updates are dropped: the snapshot holds them.
+// The last frame another origin wrote is then at the end of the bucket of
+// the latest placement (its flush), and a log whose conflation buckets are
+// longer than a part refuses every part up to the end of the bucket
+// holding the opening position, as another origin may still write into
+// that bucket's flush updates from before the opening.
 func (f *Feed) openMidLocked(q time.Time) {
 	g := f.hub.grid
 	q = later(q, f.reach)
+	f.through = later(f.through, q)
 	n := g.Index(q)
 	if q.Equal(g.Start(n)) && f.reach.Before(q) {
-		f.openLocked(n, 0, false, 16<<10)
+		f.openLocked(n, 0, 0, 16<<10)
 		return
 	}
 	parts := f.hub.cfg.Parts()
 	open := min(max(g.PartIndex(n, q), 0), parts-1)
-	f.openLocked(n, open, true, 16<<10)
+	first := open + 1
+	if f.every > g.Part {
+		first = max(first, min(g.PartIndex(n, f.bucketEndOf(n, q)), parts))
+	}
+	f.openLocked(n, open, first, 16<<10)
 	w := later(g.Start(n), f.reach)
+	if f.every > 0 && !f.reach.Before(g.Start(n)) {
+		w = f.bucketEndOf(n, f.reach)
+	}
 	for k := max(g.PartIndex(n, w), 0); k < open; k++ {
 		if e := g.PartEnd(n, k); !e.Before(w.Add(f.hub.cfg.Keepalive)) {
 			w = e
@@ -234,15 +357,14 @@ func (f *Feed) openMidLocked(q time.Time) {
 }
 
 // openLocked opens segment n with the current state in its snapshot (time:
-// the segment's start), the parts before part open closed without bytes.
-func (f *Feed) openLocked(n int64, open int, mid bool, capHint int) {
+// the segment's start), the parts before part open closed without bytes,
+// first its first complete part (0 when opened by rotation).
+func (f *Feed) openLocked(n int64, open, first int, capHint int) {
 	g := f.hub.grid
-	first := 0
-	if mid {
-		first = open + 1
-	}
 	l := newLog(f.name, n, g, f.hub.cfg.Parts(), open, first, capHint)
+	f.dropPendingLocked()
 	l.write(f.hub.retryFrame, f.snapshotFrameLocked(n))
+	f.wseq = f.seq
 	f.cur = l
 	f.part = open
 	f.partEnd = g.PartEnd(n, open)
@@ -287,7 +409,11 @@ func (f *Feed) tick(now time.Time) time.Time {
 		f.openMidLocked(now.Add(-f.hub.cfg.PartLateness))
 	}
 	f.advanceLocked(now.Add(-f.hub.cfg.PartLateness))
-	return f.partEnd.Add(f.hub.cfg.PartLateness)
+	next := f.partEnd
+	if len(f.pending) > 0 && f.bucketEnd.Before(next) {
+		next = f.bucketEnd
+	}
+	return next.Add(f.hub.cfg.PartLateness)
 }
 
 // stageApply folds u into the state a reload is rebuilding (epoch names
@@ -363,6 +489,7 @@ func (f *Feed) loaded(now time.Time, reload bool, epoch uint64) {
 		if st == nil || st.epoch != epoch {
 			st = &stage{entries: make(map[string]json.RawMessage)}
 		}
+		f.dropPendingLocked() // of the old state: the snapshot below replaces it
 		f.entries, f.seq = st.entries, st.seq
 		f.bytes, f.active = st.bytes, st.active
 		f.noteEmptyLocked(now)
@@ -373,6 +500,7 @@ func (f *Feed) loaded(now time.Time, reload bool, epoch uint64) {
 			f.advanceLocked(now.Add(-f.hub.cfg.PartLateness))
 			f.cur.write(f.snapshotFrameLocked(f.cur.N))
 		}
+		f.wseq = f.seq
 	}
 	f.hist.raiseFloor(f.seq)
 	if f.cur == nil {
@@ -417,6 +545,7 @@ func (f *Feed) remove(reloading bool, epoch uint64) (live, staged int64) {
 		staged = st.bytes
 	}
 	f.entries, f.bytes, f.stage = map[string]json.RawMessage{}, 0, nil
+	clear(f.pending)
 	f.segs = map[int64]*Log{}
 	f.snap = nil
 	return live, staged

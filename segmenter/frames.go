@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"marquee/sse"
 )
@@ -53,6 +54,18 @@ func updateData(b []byte, u Update, prev uint64) []byte {
 	b = append(b, `,"value":`...)
 	b = appendValue(b, u.Value)
 	return append(b, '}')
+}
+
+// validUpdate refuses what encodeUpdate refuses, without encoding: a value
+// that is not JSON, invalid UTF-8 in the key or value.
+func validUpdate(u Update) error {
+	if len(u.Value) > 0 && !json.Valid(u.Value) {
+		return ErrInvalidValue
+	}
+	if !utf8.ValidString(u.Key) || !utf8.Valid(u.Value) {
+		return fmt.Errorf("%w: %w", ErrInvalidValue, sse.ErrInvalidData)
+	}
+	return nil
 }
 
 // encodeUpdate encodes the update event of u; prev is the feed's highest

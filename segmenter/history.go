@@ -140,8 +140,22 @@ func (h *history) push(seq uint64, frame []byte) {
 	h.buf = append(h.buf, frame...)
 	h.seqs = append(h.seqs, seq)
 	h.ends = append(h.ends, len(h.buf))
-	h.seq = seq
+	h.seq = max(h.seq, seq) // a conflated frame may come after its seq was noted
 	h.notify()
+}
+
+// note records seq as the feed's new highest sequence without a frame (a
+// conflated update, whose frame, if any, is pushed when its bucket ends),
+// so that a viewer holding seq (the direct snapshot's) resumes. It wakes
+// no reader: there is nothing to send, and direct viewers of a conflated
+// feed wake once per bucket, not once per message (a reconnect waiting
+// for its Last-Event-ID to be applied wakes at the next frame).
+func (h *history) note(seq uint64) {
+	if h.closed || seq <= h.seq {
+		return
+	}
+	h.seq = seq
+	h.publish()
 }
 
 // compact copies the retained window into fresh arrays (room for the

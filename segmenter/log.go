@@ -150,7 +150,10 @@ func (l *Log) UpTo(k int) (data []byte, ready bool, state LogState, wake <-chan 
 // HTTP layer refuses them, because serving them as immutable responses would
 // let an edge cache bytes that another origin has different. (UpTo of a
 // later part is served: it starts with this origin's snapshot, a different
-// byte string from another origin's but the same state.)
+// byte string from another origin's but the same state.) In a feed
+// conflated with buckets longer than a part, FirstPart is the part that
+// starts where the bucket holding that position ends, as the frames other
+// origins write at that bucket's end may be updates this snapshot holds.
 func (l *Log) FirstPart() int {
 	return l.first
 }

@@ -19,11 +19,16 @@ var LogSizeBuckets = func() []float64 {
 type Stats struct {
 	Rotations  uint64 // segments closed with a next event
 	Keepalives uint64 // keepalive comments appended to segment logs
-	Updates    uint64 // updates folded into state (appended to the open segment when live)
+	Updates    uint64 // updates folded into state (appended to the open segment when live, but those Conflated)
 	Aborted    uint64 // open segments aborted at shutdown
 	Reloads    uint64 // reloads of the whole state completed (Reload, then Loaded)
-	Feeds      int    // feeds known to the hub
-	Loaded     bool   // the stored state is loaded and segments open
+	// Conflated counts updates folded into a conflated feed's state whose
+	// frame was never written: a later update of the same key in the same
+	// conflation bucket replaced it, or a snapshot written before the
+	// bucket's end (a segment opened mid-way, a reload) holds it.
+	Conflated uint64
+	Feeds     int  // feeds known to the hub
+	Loaded    bool // the stored state is loaded and segments open
 	// StateBytes is the size of every feed's state together, in bytes (what
 	// Config.MaxStateBytes caps; Feed.StateBytes has it per feed).
 	StateBytes int64
@@ -47,6 +52,7 @@ type Histogram struct {
 
 type stats struct {
 	rotations, keepalives, updates, aborted, reloads atomic.Uint64
+	conflated                                        atomic.Uint64
 	evicted, expired                                 atomic.Uint64
 	feeds                                            atomic.Int64
 	logCount, logSum                                 atomic.Uint64
@@ -72,6 +78,7 @@ func (s *stats) snapshot() Stats {
 		Updates:      s.updates.Load(),
 		Aborted:      s.aborted.Load(),
 		Reloads:      s.reloads.Load(),
+		Conflated:    s.conflated.Load(),
 		Feeds:        int(s.feeds.Load()),
 		FeedsEvicted: s.evicted.Load(),
 		FeedsExpired: s.expired.Load(),

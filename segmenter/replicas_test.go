@@ -162,26 +162,23 @@ func randomTicks(from, to time.Time, seed uint64) []time.Time {
 	return ts
 }
 
-// TestReplicasWriteIdenticalBytes: four hubs read the same stream with
-// different arrival jitter (below the allowance) and different tick
-// timings, one of them driven by its messages alone. Hubs running before
-// a segment starts write byte-identical logs and parts; a hub that loaded
-// in the middle of segment 100 writes the same parts from its FirstPart on
-// and the same bytes from segment 101 on.
-func TestReplicasWriteIdenticalBytes(t *testing.T) {
-	cfg := testConfig() // D 10 s, P 1 s, H 3 s, L 250 ms
-	cfg.Retention = time.Hour
-	us := stream()
-	end := time.Unix(1050, 500_000_000)
-	type setup struct {
-		name   string
-		loadAt time.Time
-		seed   uint64
-		ticks  []time.Time
-		jitter time.Duration // below the allowance; default L − 10 ms
-	}
-	var setups []setup
-	for i, s := range []setup{
+// replicaSetup is one replica of a replicas test: when it loads, the seed
+// of its arrival jitter, its ticks.
+type replicaSetup struct {
+	name   string
+	loadAt time.Time
+	seed   uint64
+	ticks  []time.Time
+	jitter time.Duration // below the allowance; default L − 10 ms
+}
+
+// replicaSetups are the replicas of the replicas tests over stream() and
+// its variants: two running before segment 100 (one ticked every 50 ms,
+// one at random), one loaded just after segment 100 started and never
+// ticked, and four loaded mid-segment at chosen points.
+func replicaSetups(cfg Config, end time.Time) []replicaSetup {
+	var setups []replicaSetup
+	for i, s := range []replicaSetup{
 		{name: "A every 50ms", loadAt: time.Unix(990, 0), ticks: tickEvery(time.Unix(990, 0), end, 50*time.Millisecond)},
 		{name: "B random ticks", loadAt: time.Unix(990, 0), ticks: randomTicks(time.Unix(990, 0), end, 9)},
 		{name: "C loaded at 1000.1s, no ticks", loadAt: time.Unix(1000, 100_000_000)},
@@ -200,6 +197,12 @@ func TestReplicasWriteIdenticalBytes(t *testing.T) {
 		}
 		setups = append(setups, s)
 	}
+	return setups
+}
+
+// runReplicas runs one replica per setup over us (feed "f") until end.
+func runReplicas(t *testing.T, cfg Config, us []Update, setups []replicaSetup, end time.Time) []*replica {
+	t.Helper()
 	var rs []*replica
 	for _, s := range setups {
 		in := arrivals(t, us, s.seed, s.jitter)
@@ -212,32 +215,18 @@ func TestReplicasWriteIdenticalBytes(t *testing.T) {
 		r.run(t, "f", in, s.ticks, end)
 		rs = append(rs, r)
 	}
+	return rs
+}
 
+// compareReplicas checks segments from..to of every replica against the
+// first's: byte-identical logs where opened by rotation, identical parts
+// from FirstPart on, and the same state in every upto from there.
+func compareReplicas(t *testing.T, cfg Config, rs []*replica, from, to int64) {
+	t.Helper()
 	ref, _ := rs[0].h.Feed("f")
-	// The reference saw everything: check the stream exercised what it should.
-	var updates, keepalives, deletes int
-	for n := int64(100); n <= 104; n++ {
-		l, ok := ref.Segment(n)
-		if !ok || l.State() != Closed {
-			t.Fatalf("reference: segment %d missing or open", n)
-		}
-		for _, ev := range decodeAll(t, l.Bytes()) {
-			if ev.Type == "update" {
-				updates++
-				if bytes.Contains(ev.Data, []byte(`"value":null`)) {
-					deletes++
-				}
-			}
-		}
-		keepalives += bytes.Count(l.Bytes(), keepaliveFrame)
-	}
-	if updates < 150 || keepalives < 2 || deletes < 10 {
-		t.Fatalf("stream too tame: %d updates, %d deletes, %d keepalives", updates, deletes, keepalives)
-	}
-
 	for _, r := range rs[1:] {
 		f, _ := r.h.Feed("f")
-		for n := int64(100); n <= 104; n++ {
+		for n := from; n <= to; n++ {
 			want, _ := ref.Segment(n)
 			if n < r.h.Grid().Index(r.loadAt.Add(-cfg.PartLateness)) {
 				continue // before this replica started
@@ -267,6 +256,43 @@ func TestReplicasWriteIdenticalBytes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReplicasWriteIdenticalBytes: four hubs read the same stream with
+// different arrival jitter (below the allowance) and different tick
+// timings, one of them driven by its messages alone. Hubs running before
+// a segment starts write byte-identical logs and parts; a hub that loaded
+// in the middle of segment 100 writes the same parts from its FirstPart on
+// and the same bytes from segment 101 on.
+func TestReplicasWriteIdenticalBytes(t *testing.T) {
+	cfg := testConfig() // D 10 s, P 1 s, H 3 s, L 250 ms
+	cfg.Retention = time.Hour
+	end := time.Unix(1050, 500_000_000)
+	rs := runReplicas(t, cfg, stream(), replicaSetups(cfg, end), end)
+
+	ref, _ := rs[0].h.Feed("f")
+	// The reference saw everything: check the stream exercised what it should.
+	var updates, keepalives, deletes int
+	for n := int64(100); n <= 104; n++ {
+		l, ok := ref.Segment(n)
+		if !ok || l.State() != Closed {
+			t.Fatalf("reference: segment %d missing or open", n)
+		}
+		for _, ev := range decodeAll(t, l.Bytes()) {
+			if ev.Type == "update" {
+				updates++
+				if bytes.Contains(ev.Data, []byte(`"value":null`)) {
+					deletes++
+				}
+			}
+		}
+		keepalives += bytes.Count(l.Bytes(), keepaliveFrame)
+	}
+	if updates < 150 || keepalives < 2 || deletes < 10 {
+		t.Fatalf("stream too tame: %d updates, %d deletes, %d keepalives", updates, deletes, keepalives)
+	}
+
+	compareReplicas(t, cfg, rs, 100, 104)
 	for i, want := range map[int]struct {
 		n     int64
 		first int

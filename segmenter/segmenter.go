@@ -26,6 +26,11 @@ type Hub struct {
 	feeds   map[string]*Feed
 	changed chan struct{} // closed and replaced when a feed is added
 
+	// kicked wakes Run (buffered, one pending kick) when a conflation
+	// bucket that ends before its part starts filling: its flush is due
+	// before the part's end, when Run would wake next.
+	kicked chan struct{}
+
 	// phase orders Apply (read-locked) against Reload and Loaded
 	// (write-locked): every Apply folds either into the live state or into
 	// the staging state of one Reload, never into a stage being swapped.
@@ -72,6 +77,7 @@ func New(cfg Config, clock Clock, log *slog.Logger) (*Hub, error) {
 		retryFrame: sse.AppendRetry(nil, int(cfg.Retry/time.Millisecond)),
 		feeds:      make(map[string]*Feed),
 		changed:    make(chan struct{}),
+		kicked:     make(chan struct{}, 1),
 		loaded:     make(chan struct{}),
 	}
 	return h, nil
@@ -287,9 +293,18 @@ func (h *Hub) Run(ctx context.Context) error {
 		select {
 		case <-timer.C:
 		case <-changed:
+		case <-h.kicked:
 		case <-ctx.Done():
 			return nil
 		}
+	}
+}
+
+// kick wakes Run to recompute its deadline.
+func (h *Hub) kick() {
+	select {
+	case h.kicked <- struct{}{}:
+	default:
 	}
 }
 

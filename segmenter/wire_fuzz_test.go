@@ -48,7 +48,7 @@ func FuzzUpdateData(f *testing.F) {
 }
 
 // FuzzEncodeUpdate checks the update frame: refused exactly when the value
-// is not JSON or the key or value is not UTF-8, otherwise one update event
+// is not JSON or the key or value is not UTF-8 (validUpdate agreeing), otherwise one update event
 // with the seq as its id and the update (prev included) as its data.
 func FuzzEncodeUpdate(f *testing.F) {
 	f.Add("AAPL", []byte(`{"price":187.5}`), uint64(12), uint64(9), int64(1700000000000000000))
@@ -62,6 +62,10 @@ func FuzzEncodeUpdate(f *testing.F) {
 		refuse := (len(value) > 0 && !json.Valid(value)) || !utf8.ValidString(key) || !utf8.Valid(value)
 		if refuse != (err != nil) {
 			t.Fatalf("encodeUpdate(%+v) error %v, want refused %v", u, err, refuse)
+		}
+		// A conflated update is checked by validUpdate and encoded later.
+		if verr := validUpdate(u); (verr != nil) != refuse || (verr != nil && !errors.Is(verr, ErrInvalidValue)) {
+			t.Fatalf("validUpdate(%+v) = %v, want refused %v", u, verr, refuse)
 		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidValue) {

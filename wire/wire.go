@@ -151,7 +151,10 @@ type Update struct {
 	// Every applied message writes an update (a delete of an absent key
 	// too), so a client holding sequence s has missed something exactly
 	// when Prev > s; it then re-joins (a snapshot, or upto in parts mode).
-	// Prev < s is normal after a duplicate and is not a gap.
+	// Prev < s is normal after a duplicate and is not a gap. In a feed
+	// conflated per key (MARQUEE_CONFLATE) only the latest update of a key
+	// per interval is written, and Prev is the Seq of the update written
+	// before it (or the snapshot's id): the same rule holds.
 	Prev uint64 `json:"prev"`
 	// Time is when the update was published, unix ms: the JetStream message
 	// timestamp, or with core NATS when the origin received it.

@@ -160,6 +160,9 @@ func TestConfigErrors(t *testing.T) {
 		{"MARQUEE_MAX_FEED_BYTES=16MiB", "MARQUEE_MAX_FEED_BYTES"},
 		{"MARQUEE_MAX_STATE_BYTES=1000000", "MARQUEE_MAX_STATE_BYTES"},
 		{"MARQUEE_FEED_IDLE_EVICT=1s", "MARQUEE_FEED_IDLE_EVICT"},
+		{"MARQUEE_CONFLATE=fast", "MARQUEE_CONFLATE"},
+		{"MARQUEE_CONFLATE=1s,2s", "MARQUEE_CONFLATE"},
+		{"MARQUEE_CONFLATE=prices=300ms", "MARQUEE_CONFLATE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

@@ -13,6 +13,7 @@ type hubCollector struct {
 	rotations, keepalives, updates, aborted, feeds *prometheus.Desc
 	loaded, logBytes, reloads                      *prometheus.Desc
 	stateBytes, feedStateBytes, evicted, expired   *prometheus.Desc
+	conflated                                      *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*hubCollector)(nil)
@@ -22,7 +23,7 @@ func newHubCollector(h *segmenter.Hub) *hubCollector {
 		hub:            h,
 		rotations:      prometheus.NewDesc("marquee_segment_rotations_total", "Segments closed with a next event (one per feed per segment boundary).", nil, nil),
 		keepalives:     prometheus.NewDesc("marquee_segment_keepalives_total", "Keepalive comments appended to segment logs.", nil, nil),
-		updates:        prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs.", nil, nil),
+		updates:        prometheus.NewDesc("marquee_segment_updates_total", "Updates folded into feed state and appended to segment logs (but those counted in marquee_updates_conflated_total).", nil, nil),
 		aborted:        prometheus.NewDesc("marquee_segment_aborted_total", "Open segments aborted (not finished) at shutdown.", nil, nil),
 		feeds:          prometheus.NewDesc("marquee_feeds", "Number of feeds known to the segmenter.", nil, nil),
 		loaded:         prometheus.NewDesc("marquee_segmenter_loaded", "1 once the stored state is loaded and segments open, else 0.", nil, nil),
@@ -32,11 +33,12 @@ func newHubCollector(h *segmenter.Hub) *hubCollector {
 		feedStateBytes: prometheus.NewDesc("marquee_feed_state_bytes", "Size of a feed's state (keys plus values), capped by MARQUEE_MAX_FEED_BYTES.", []string{"feed"}, nil),
 		evicted:        prometheus.NewDesc("marquee_feeds_evicted_total", "Feeds with keys removed because they were idle for MARQUEE_FEED_IDLE_EVICT when a new feed (or bytes) needed room.", nil, nil),
 		expired:        prometheus.NewDesc("marquee_feeds_expired_total", "Feeds without keys removed: empty for the retention plus a segment, or at once to make room for a new feed.", nil, nil),
+		conflated:      prometheus.NewDesc("marquee_updates_conflated_total", "Updates of conflated feeds (MARQUEE_CONFLATE) folded into the state but never written as a frame: replaced by a later update of the same key in the same interval, or held by a snapshot written first.", nil, nil),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads, c.stateBytes, c.feedStateBytes, c.evicted, c.expired} {
+	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads, c.stateBytes, c.feedStateBytes, c.evicted, c.expired, c.conflated} {
 		ch <- d
 	}
 }
@@ -52,6 +54,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.stateBytes, prometheus.GaugeValue, float64(st.StateBytes))
 	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.FeedsEvicted))
 	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.FeedsExpired))
+	ch <- prometheus.MustNewConstMetric(c.conflated, prometheus.CounterValue, float64(st.Conflated))
 	for _, name := range c.hub.Feeds() {
 		if f, ok := c.hub.Feed(name); ok {
 			ch <- prometheus.MustNewConstMetric(c.feedStateBytes, prometheus.GaugeValue, float64(f.StateBytes()), name)
