@@ -324,7 +324,7 @@ func TestSecretNeverShown(t *testing.T) {
 	var logged strings.Builder
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "keys", cfg.Keys)
 	j, _ := json.Marshal(cfg)
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%s", cfg.Keys), string(j), logged.String()} {
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%q", cfg.Keys), fmt.Sprint(cfg.Keys), string(j), logged.String()} {
 		if strings.Contains(s, "0123456789abcdef") {
 			t.Errorf("secret shown: %s", s)
 		}
