@@ -235,6 +235,9 @@ func TestKeyRotation(t *testing.T) {
 	if err := both.Validate("scores", tok.Value, t0); err != nil {
 		t.Errorf("old token with both keys: %v", err)
 	}
+	if ids := both.KeyIDs(); len(ids) != 2 || ids[0] != "new" || ids[1] != "old" {
+		t.Errorf("KeyIDs = %v", ids)
+	}
 	fresh, _ := both.Mint("scores", t0)
 	if fresh.KeyID != "new" || !strings.HasPrefix(fresh.Value, "new.") {
 		t.Errorf("minted with %q: %q", fresh.KeyID, fresh.Value)
