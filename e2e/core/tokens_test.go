@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"marquee/internal/app"
 	"marquee/internal/testenv"
 	"marquee/sse"
+	"marquee/token"
 	"marquee/wire"
 )
 
@@ -180,4 +182,66 @@ func TestTokenHeadersGolden(t *testing.T) {
 		recordHeaders(&out, name, resp)
 	}
 	checkGolden(t, "token-headers.golden", out.String())
+}
+
+// TestTokenKeyRotation: the rotation procedure of the README on a running
+// origin (restarted with each new setting): a token of the old key stays
+// valid while the key is listed, the new key mints once it is first, and
+// once the old key is removed its tokens are refused as unknown_key.
+func TestTokenKeyRotation(t *testing.T) {
+	const (
+		oldKey = "k0:the-old-secret-0123456789"
+		newKey = "k1:the-new-secret-0123456789"
+	)
+	keys := oldKey
+	n := testenv.StartNATS(t)
+	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 2 * time.Second, Config: func(c *app.Config) {
+		c.Origin.Tokens.Keys = token.Secret(keys) // read at every (re)start
+		c.Origin.Tokens.ProtectedFeeds = []string{"scores"}
+	}})
+	n.Publish("feeds.scores.init", `{"x":0}`)
+	waitFeed(t, o, "scores")
+	status := func(tok string) int {
+		t.Helper()
+		resp := get(t, o.URL+"/v1/feeds/scores/t/"+tok+"/snapshot", nil)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	old := o.Token("scores")
+	if !strings.HasPrefix(old, "k0.") || status(old) != 200 {
+		t.Fatalf("old key: token %q, status %d", old, status(old))
+	}
+	for _, step := range []struct {
+		keys      string
+		mints     string
+		oldStatus int
+	}{
+		{oldKey + "," + newKey, "k0.", 200}, // 1. the new key validates everywhere
+		{newKey + "," + oldKey, "k1.", 200}, // 2. it mints; old tokens still work
+		{newKey, "k1.", 403},                // 3. the old key is gone
+	} {
+		keys = step.keys
+		o.Restart()
+		waitFeed(t, o, "scores")
+		tok := o.Token("scores")
+		if !strings.HasPrefix(tok, step.mints) || status(tok) != 200 {
+			t.Errorf("keys %s: minted %q (status %d), want a %s token that is served", ids(step.keys), tok, status(tok), step.mints)
+		}
+		if got := status(old); got != step.oldStatus {
+			t.Errorf("keys %s: the old key's token: %d, want %d", ids(step.keys), got, step.oldStatus)
+		}
+	}
+	if got := o.Metric("marquee_token_refused_total", map[string]string{"reason": "unknown_key"}); got != 1 {
+		t.Errorf("refused{unknown_key} = %v, want 1", got)
+	}
+}
+
+// ids returns the key ids of a MARQUEE_TOKEN_KEYS value (never a secret).
+func ids(keys string) string {
+	var out []string
+	for kv := range strings.SplitSeq(keys, ",") {
+		id, _, _ := strings.Cut(kv, ":")
+		out = append(out, id)
+	}
+	return strings.Join(out, ",")
 }
