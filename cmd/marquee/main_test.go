@@ -78,7 +78,7 @@ func TestRunDemo(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		getJSON(t, base+"/v1/feeds", &feeds)
 	}
-	if got := fmt.Sprint(feeds.Feeds); got != "[{prices /v1/feeds/prices} {scores /v1/feeds/scores}]" {
+	if got := fmt.Sprint(feeds.Feeds); got != "[{prices /v1/feeds/prices false} {scores /v1/feeds/scores false}]" {
 		t.Fatalf("feeds = %s", got)
 	}
 	var desc wire.Descriptor
@@ -163,6 +163,11 @@ func TestConfigErrors(t *testing.T) {
 		{"MARQUEE_CONFLATE=fast", "MARQUEE_CONFLATE"},
 		{"MARQUEE_CONFLATE=1s,2s", "MARQUEE_CONFLATE"},
 		{"MARQUEE_CONFLATE=prices=300ms", "MARQUEE_CONFLATE"},
+		{"MARQUEE_PROTECTED_FEEDS=scores", "MARQUEE_TOKEN_KEYS"},
+		{"MARQUEE_TOKEN_KEYS=k1:short", "MARQUEE_TOKEN_KEYS"},
+		{"MARQUEE_TOKEN_WINDOW=0", "MARQUEE_TOKEN_WINDOW"},
+		{"MARQUEE_TOKEN_WINDOW=x", "MARQUEE_TOKEN_WINDOW"},
+		{"MARQUEE_TOKEN_OVERLAP=10m", "MARQUEE_TOKEN_OVERLAP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
