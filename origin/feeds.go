@@ -33,19 +33,16 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 	now := s.hub.Now()
 	g := s.hub.Grid()
 	cfg := s.hub.Config()
-	cur := g.Index(now)
-	n, part := cur, g.PartIndex(cur, now)
+	n := g.Index(now)
+	part := g.PartIndex(n, now)
 	// A log this origin opened mid-segment (it just started, or the feed is
 	// new) refuses the parts up to and including the one open at opening
 	// (segmenter.Log.FirstPart): point joiners at its first complete part
-	// (held until it finishes) instead of one they would be refused, and
-	// at the next segment's start when the log opened in its last part.
+	// (held until it finishes) instead of one they would be refused; when
+	// it opened in its last part, at Parts: none of this segment, join at
+	// the next one's first part.
 	if l, ok := f.Segment(n); ok {
-		if first := l.FirstPart(); first >= cfg.Parts() {
-			n, part = n+1, 0
-		} else {
-			part = max(part, first)
-		}
+		part = max(part, l.FirstPart())
 	}
 	// On a tokened route every path carries the request's token.
 	base := s.feedBase(r, f.Name())
@@ -75,7 +72,7 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 		d.Protected = true
 		d.TokenExpires = tok.Expires.UnixMilli()
 	}
-	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(cur))
+	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(n))
 	s.writeJSON(w, d)
 }
 

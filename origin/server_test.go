@@ -266,8 +266,8 @@ func TestPartsBeforeOpenRefused(t *testing.T) {
 
 // TestDescriptorPointsAtServablePart: the descriptor of a feed whose log
 // this origin opened mid-segment names the first part the origin serves:
-// the part after the one open at opening, or the next segment's first part
-// when the log opened in its last part (every part of it is refused).
+// the part after the one open at opening, or Parts when the log opened in
+// its last part (every part of it is refused: join the next segment).
 func TestDescriptorPointsAtServablePart(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -276,7 +276,7 @@ func TestDescriptorPointsAtServablePart(t *testing.T) {
 		part    int
 	}{
 		{"part 4 of 10", time.Unix(100_000_004, 500_000_000), 10_000_000, 5},
-		{"last part", time.Unix(100_000_009, 500_000_000), 10_000_001, 0},
+		{"last part", time.Unix(100_000_009, 500_000_000), 10_000_000, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			scfg := segmenter.Defaults()
@@ -309,7 +309,7 @@ func TestDescriptorPointsAtServablePart(t *testing.T) {
 			// The part it names is not refused: upto/k of a log opened
 			// mid-segment answers (held until the part ends; here the clock
 			// stands still, so only a refusal would answer at once).
-			if tc.segment == 10_000_000 {
+			if d.Part < d.Parts {
 				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 				defer cancel()
 				req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/v1/feeds/prices/segments/%d/upto/%d", ts.URL, d.Segment, d.Part), nil)

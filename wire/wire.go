@@ -85,7 +85,12 @@ type Descriptor struct {
 	Mode string `json:"mode"`
 	// Parts is the number of parts per segment.
 	Parts int `json:"parts"`
-	// Part is the part of segment Segment in progress at ServerTime.
+	// Part is the first part of segment Segment a parts-mode viewer joins
+	// at (through UptoURL): the part in progress at ServerTime, or a later
+	// one on an origin whose copy of the segment starts later (it opened
+	// the segment mid-way: it just started, or the feed is new). Part ==
+	// Parts when that origin serves no part of segment Segment: the viewer
+	// joins at part 0 of segment Segment+1.
 	Part int `json:"part"`
 	// PartURL is the path template of a part: {n} the segment, {k} the
 	// part (see PartPath).

@@ -206,11 +206,16 @@ func (p *prober) partsViewer(ctx context.Context, i int) PartsViewer {
 		v.Err = err.Error()
 		return v
 	}
-	if d.Parts != p.desc.Parts || d.Part < 0 || d.Part >= d.Parts {
+	if d.Parts != p.desc.Parts || d.Part < 0 || d.Part > d.Parts {
 		v.Err = fmt.Sprintf("descriptor: part %d of %d parts (the first descriptor said %d parts)", d.Part, d.Parts, p.desc.Parts)
 		return v
 	}
 	n, k, upto := d.Segment, d.Part, true
+	if k == d.Parts {
+		// The origin serves no part of the segment in progress (it opened
+		// it in its last part): join at the next segment's start.
+		n, k = n+1, 0
+	}
 	for {
 		o := p.fetchPart(ctx, &v, n, k, upto)
 		if upto && !v.have && o.Status == http.StatusGone && k+1 < d.Parts {

@@ -36,7 +36,7 @@ func (b *bench) parts(ctx context.Context) {
 			}
 			resp.Body.Close()
 		}
-		if err == nil && (d.Parts != b.desc.Parts || d.Part < 0 || d.Part >= d.Parts) {
+		if err == nil && (d.Parts != b.desc.Parts || d.Part < 0 || d.Part > d.Parts) {
 			err = fmt.Errorf("descriptor: part %d of %d", d.Part, d.Parts)
 		}
 		if err != nil {
@@ -47,6 +47,9 @@ func (b *bench) parts(ctx context.Context) {
 			continue
 		}
 		n, k, upto := d.Segment, d.Part, true
+		if k >= d.Parts { // no part of this segment on that origin: join the next
+			n, k = n+1, 0
+		}
 		var closeConn func()
 		for ctx.Err() == nil {
 			path := b.desc.PartPath(n, k)

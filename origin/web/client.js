@@ -304,6 +304,9 @@ transports.parts = (d, sink) => {
   const ac = new AbortController();
   const ms = d.part_length * 1e3;
   let n = d.segment, k = d.part, url = d.upto_url, join = true, fresh = true, early = 0, last, redo, closed;
+  // part == parts: this origin serves no part of the segment in progress
+  // (it opened it in its last part); join at the next segment's start.
+  if (k >= d.parts) (n = n + 1), (k = 0);
   (async () => {
     for (;;) {
       if (redo) ([n, k] = last), (url = d.upto_url), (join = fresh = true), (redo = false);
