@@ -49,7 +49,9 @@ func (l *limiter) allow(sender string, now time.Time) (bool, time.Duration) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.lastSweep) >= l.full || len(l.buckets) >= maxSenders {
+	// A sweep is O(buckets): at most once per refill time, or ten times a
+	// second while the table is full.
+	if since := now.Sub(l.lastSweep); since >= l.full || (len(l.buckets) >= maxSenders && since >= time.Second/10) {
 		l.sweepLocked(now)
 	}
 	b, ok := l.buckets[sender]
