@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -596,4 +597,78 @@ func TestIngestStartupErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIngestJetStreamUnavailable: JetStream not acknowledging within the
+// deadline is 504, and the retry with the same webhook-id finds the update
+// stored once; NATS down is 503. Both say Retry-After.
+func TestIngestJetStreamUnavailable(t *testing.T) {
+	n := testenv.StartNATS(t)
+	p := testenv.StartProxy(t, n.URL)
+	o := testenv.StartOrigin(t, n, testenv.Options{Config: func(c *app.Config) {
+		c.NATS.URL = p.URL()
+		c.Ingest.ListenAddr = "127.0.0.1:0"
+		c.Ingest.Secrets = []string{secretA}
+		c.Ingest.RequestTimeout = 300 * time.Millisecond
+	}})
+	body := `{"key":"k","value":{"x":1}}`
+	ts := time.Now().Unix()
+	p.Pause(2 * time.Second)
+	a := send(t, o, signed{feed: "scores", id: "stall", ts: ts, body: body})
+	if a.code != 504 || a.hdr.Get("Retry-After") == "" {
+		t.Fatalf("stalled JetStream: %d %s, Retry-After %q; want 504", a.code, a.body, a.hdr.Get("Retry-After"))
+	}
+	a.errorBody(t)
+	testenv.Eventually(t, 10*time.Second, func() error {
+		a := send(t, o, signed{feed: "scores", id: "stall", ts: ts, body: body})
+		if a.code != 200 {
+			return fmt.Errorf("retry: %d %s", a.code, a.body)
+		}
+		if ack := a.ack(t); ack != (ingest.Ack{Duplicates: 1}) {
+			t.Fatalf("retry after the stall: %+v, want the first delivery's copy as a duplicate", ack)
+		}
+		return nil
+	})
+	if got := o.Metric("marquee_ingest_requests_total", map[string]string{"result": "timeout"}); got < 1 {
+		t.Errorf("timeouts counted %v", got)
+	}
+	n.Stop()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		a := send(t, o, signed{feed: "scores", id: "down", body: body})
+		if a.code != 503 || a.hdr.Get("Retry-After") == "" {
+			return fmt.Errorf("NATS down: %d %s", a.code, a.body)
+		}
+		return nil
+	})
+}
+
+// TestIngestNoGoroutineLeak: the ingest listener's goroutines end with the
+// app, also after a request that timed out.
+func TestIngestNoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	func() {
+		n := testenv.StartNATS(t)
+		p := testenv.StartProxy(t, n.URL)
+		o := testenv.StartOrigin(t, n, testenv.Options{Config: func(c *app.Config) {
+			c.NATS.URL = p.URL()
+			c.Ingest.ListenAddr = "127.0.0.1:0"
+			c.Ingest.Secrets = []string{secretA}
+			c.Ingest.RequestTimeout = 200 * time.Millisecond
+		}})
+		for i := range 10 {
+			send(t, o, signed{feed: "scores", id: fmt.Sprint("leak_", i), body: `{"key":"k","value":{}}`})
+		}
+		p.Pause(500 * time.Millisecond)
+		send(t, o, signed{feed: "scores", id: "leak_stall", body: `{"key":"k","value":{}}`})
+		o.Stop()
+		p.Close()
+		n.Stop()
+	}()
+	http.DefaultClient.CloseIdleConnections()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if got := runtime.NumGoroutine(); got > base+2 {
+			return fmt.Errorf("%d goroutines, %d before", got, base)
+		}
+		return nil
+	})
 }
