@@ -441,7 +441,7 @@ func (s *Server) publish(ctx context.Context, id string, msgs []message) (Ack, r
 				ack.Accepted++
 			}
 		case err := <-f.Err():
-			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 				return Ack{}, resultTimeout, err
 			}
 			return Ack{}, resultUnavailable, err
