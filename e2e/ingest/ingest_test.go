@@ -672,3 +672,39 @@ func TestIngestNoGoroutineLeak(t *testing.T) {
 		return nil
 	})
 }
+
+// TestIngestManagedStreamWindow: an existing stream with a shorter
+// duplicate window is raised to twice the tolerance when marquee manages
+// it, and left alone when it does not.
+func TestIngestManagedStreamWindow(t *testing.T) {
+	for _, manage := range []bool{true, false} {
+		t.Run(fmt.Sprint("manage=", manage), func(t *testing.T) {
+			n := testenv.StartNATS(t)
+			js, _ := jetstream.New(n.Pub)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+				Name: "FEEDS", Subjects: []string{"feeds.>"}, MaxMsgsPerSubject: 16, Duplicates: time.Minute,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			start := func(c *app.Config) {
+				c.Ingest.ListenAddr = "127.0.0.1:0"
+				c.Ingest.Secrets = []string{secretA}
+				c.NATS.ManageStream = manage
+			}
+			testenv.StartOrigin(t, n, testenv.Options{Config: start})
+			want := time.Minute
+			if manage {
+				want = 10 * time.Minute
+			}
+			st, err := js.Stream(ctx, "FEEDS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.CachedInfo().Config.Duplicates; got != want {
+				t.Errorf("duplicate window %s, want %s", got, want)
+			}
+		})
+	}
+}
