@@ -50,4 +50,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-

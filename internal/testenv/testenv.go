@@ -133,18 +133,19 @@ func (n *NATS) Publish(subject string, body string) {
 // Origin is one running marquee origin: the program's own App
 // (internal/app), configured for tests and run in the background.
 type Origin struct {
-	t    testing.TB
-	opts Options
-	nats *NATS
-	URL  string // http://127.0.0.1:port
-	Addr string
+	t        testing.TB
+	opts     Options
+	nats     *NATS
+	URL      string // http://127.0.0.1:port
+	Addr     string
+	App      *app.App
+	Hub      *segmenter.Hub
+	Server   *origin.Server
+	Registry *prometheus.Registry
+	Source   feed.Source
+
 	// IngestURL is the ingest listener's http://host:port ("" when off).
 	IngestURL string
-	App       *app.App
-	Hub       *segmenter.Hub
-	Server    *origin.Server
-	Registry  *prometheus.Registry
-	Source    feed.Source
 
 	done chan error // Run's result
 	once sync.Once
