@@ -54,6 +54,7 @@ var PublicRoutes = []Route{
 	{Pattern: "/{$}", Edge: EdgeStatic},
 	{Pattern: "/v1/client.js", Edge: EdgeStatic},
 	{Pattern: "/v1/board.js", Edge: EdgeStatic},
+	{Pattern: "/v1/openapi.json", Edge: EdgeStatic},
 	{Pattern: "/assets/{file}", Edge: EdgeStatic},
 	{Pattern: "/v1/feeds", Edge: EdgeShort},
 	{Pattern: "/v1/feeds/{feed}", Edge: EdgeShort},

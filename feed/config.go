@@ -107,6 +107,13 @@ type Config struct {
 	// arriving while it is full are dropped and counted as slow_consumer.
 	CorePending int `env:"NATS_CORE_PENDING" envDefault:"65536"`
 
+	// DuplicateWindow is the least duplicate window of a stream marquee
+	// creates (or manages, see ManageStream): JetStream stores a message
+	// whose Nats-Msg-Id it saw within the window only once. Zero: JetStream's
+	// default (2m). Not an environment variable: internal/app sets it to
+	// twice MARQUEE_INGEST_TOLERANCE when the ingest listener is on.
+	DuplicateWindow time.Duration
+
 	// Embedded configures the embedded server, used when URL is empty.
 	Embedded EmbeddedConfig
 	// Demo configures the demo publisher, which cmd/marquee runs only with

@@ -23,11 +23,12 @@ func (c Config) streamConfig() jetstream.StreamConfig {
 		MaxMsgsPerSubject: c.MaxMsgsPerSubject,
 		Discard:           jetstream.DiscardOld,
 		Replicas:          c.StreamReplicas,
+		Duplicates:        c.DuplicateWindow,
 	}
 }
 
 // managed returns have with the settings ManageStream owns set as marquee
-// wants them, and whether that changes anything. Storage cannot change on
+// wants them (the duplicate window at least DuplicateWindow), and whether that changes anything. Storage cannot change on
 // update and is left alone, like everything else marquee has no opinion on.
 func (c Config) managed(have jetstream.StreamConfig) (jetstream.StreamConfig, bool) {
 	want := c.streamConfig()
@@ -37,9 +38,10 @@ func (c Config) managed(have jetstream.StreamConfig) (jetstream.StreamConfig, bo
 	out.MaxMsgsPerSubject = want.MaxMsgsPerSubject
 	out.Discard = want.Discard
 	out.Replicas = want.Replicas
+	out.Duplicates = max(have.Duplicates, want.Duplicates)
 	changed := !slices.Equal(have.Subjects, out.Subjects) || have.Retention != out.Retention ||
 		have.MaxMsgsPerSubject != out.MaxMsgsPerSubject || have.Discard != out.Discard ||
-		max(have.Replicas, 1) != out.Replicas
+		max(have.Replicas, 1) != out.Replicas || out.Duplicates != have.Duplicates
 	return out, changed
 }
 

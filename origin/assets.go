@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"marquee/cdn"
+	"marquee/openapi"
 )
 
 // The browser client and the public dashboard: static files embedded in the
@@ -145,6 +146,15 @@ func (s *Server) handleClient(w http.ResponseWriter, r *http.Request) {
 // (CORS without credentials).
 func (s *Server) handleBoard(w http.ResponseWriter, r *http.Request) {
 	s.serveAsset(w, r, assets["board.js"])
+}
+
+// openAPIAsset is the OpenAPI description of the public and ingest APIs.
+var openAPIAsset = newAsset("openapi.json", openapi.JSON(), "application/json")
+
+// handleOpenAPI serves the OpenAPI description (package openapi), public
+// for a short while like the client.
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	s.serveAsset(w, r, openAPIAsset)
 }
 
 // handleAsset serves the dashboard's other files. The page, the client and

@@ -146,6 +146,7 @@ func (s *Server) handlers() map[string]http.HandlerFunc {
 		"/{$}":                          s.handleDashboard,
 		"/v1/client.js":                 s.handleClient,
 		"/v1/board.js":                  s.handleBoard,
+		"/v1/openapi.json":              s.handleOpenAPI,
 		"/assets/{file}":                s.handleAsset,
 		"/v1/feeds":                     s.handleFeeds,
 		"/v1/feeds/{feed}":              s.public(s.handleDescriptor),

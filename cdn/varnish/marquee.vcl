@@ -146,14 +146,14 @@ sub vcl_recv {
         return (hash);
     }
 
-    # Feed list, feed descriptor, snapshot JSON, dashboard, client script
-    # and static assets: public, cached as long as the origin says. Varnish
+    # Feed list, feed descriptor, snapshot JSON, dashboard, client script,
+    # OpenAPI description and static assets: public, cached as long as the origin says. Varnish
     # answers conditional and range requests for these from the cache and
     # ignores the client's Cache-Control anyway; drop what would otherwise
     # make the built-in VCL pass the request.
     if (req.url ~ "^/v1/feeds(/[^/]+(/t/[^/]+)?(/snapshot)?)?$" ||
         req.url ~ "^/$" ||
-        req.url ~ "^/v1/(client|board)\.js$" ||
+        req.url ~ "^/v1/((client|board)\.js|openapi\.json)$" ||
         req.url ~ "^/assets/[^/]+$") {
         unset req.http.Cookie;
         unset req.http.Authorization;

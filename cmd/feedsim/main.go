@@ -1,8 +1,11 @@
 // Command feedsim publishes demo price and score feeds to a NATS server:
 // the same publisher that `go run ./cmd/marquee` embeds, for driving a
-// marquee that is pointed at an existing NATS, or for load.
+// marquee that is pointed at an existing NATS, or for load. With -webhook
+// it posts the same updates to a marquee ingest listener instead, signed
+// per Standard Webhooks, one batch per feed per tick.
 //
 //	go run ./cmd/feedsim -nats nats://127.0.0.1:4222 -rate 50 -duration 10m
+//	go run ./cmd/feedsim -webhook http://127.0.0.1:8081 -secret @secret.txt
 package main
 
 import (
@@ -12,13 +15,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"marquee/feed"
+	"marquee/feed/demogen"
+	"marquee/ingest"
 )
 
 func main() {
@@ -41,8 +49,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "random seed (0: time-based)")
 	prefix := fs.String("prefix", "feeds", "subject prefix")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
+	webhook := fs.String("webhook", "", "post signed webhooks to this marquee ingest listener (http://host:port) instead of publishing to NATS")
+	secret := fs.String("secret", "", "the webhook signing secret (whsec_...), or @file to read it from a file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *webhook != "" {
+		return runWebhook(ctx, *webhook, *secret, *rate, *seed, *duration, stderr)
 	}
 	cfg := feed.DefaultDemoConfig()
 	cfg.Rate, cfg.Seed, cfg.SubjectPrefix = *rate, *seed, *prefix
@@ -69,4 +82,36 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		err = ferr
 	}
 	return err
+}
+
+func runWebhook(ctx context.Context, base, secret string, rate float64, seed uint64, duration time.Duration, stderr io.Writer) error {
+	if path, ok := strings.CutPrefix(secret, "@"); ok {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("-secret: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if _, err := ingest.Sign(secret, "check", 0, nil); err != nil {
+		return fmt.Errorf("-secret: %w", err)
+	}
+	if !(rate > 0 && rate <= feed.MaxDemoRate) {
+		return fmt.Errorf("-rate must be above 0 and at most %d", feed.MaxDemoRate)
+	}
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log.Info("posting webhooks", "url", strings.TrimRight(base, "/")+"/v1/ingest/{feed}", "rate", rate)
+	s := &webhookSim{
+		base: strings.TrimRight(base, "/"), secret: secret, rate: rate, log: log,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}},
+		idBase: fmt.Sprintf("feedsim_%d", time.Now().UnixNano()),
+	}
+	return s.run(ctx, demogen.New(seed))
 }

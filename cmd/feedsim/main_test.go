@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +20,9 @@ import (
 
 	"marquee/feed"
 	"marquee/feed/demogen"
+	"marquee/internal/app"
+	"marquee/internal/testenv"
+	"marquee/wire"
 )
 
 // TestMain fails the run when a goroutine outlives the package's tests.
@@ -98,5 +106,53 @@ func TestRunRefuses(t *testing.T) {
 	l.Close()
 	if err := run(context.Background(), []string{"-nats", "nats://" + addr}, &stderr); err == nil || !strings.Contains(err.Error(), "connect") {
 		t.Errorf("no server: %v, want a connect error", err)
+	}
+}
+
+// TestRunWebhook runs feedsim in webhook mode against a real origin with
+// its ingest listener: the demo's state arrives signed, and a wrong secret
+// stops feedsim with the refusal.
+func TestRunWebhook(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("s"), 32))
+	n := testenv.StartNATS(t)
+	o := testenv.StartOrigin(t, n, testenv.Options{Config: func(c *app.Config) {
+		c.Ingest.ListenAddr = "127.0.0.1:0"
+		c.Ingest.Secrets = []string{secret}
+	}})
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	args := []string{"-webhook", o.IngestURL, "-secret", "@" + file, "-rate", "50", "-seed", "5", "-duration", "700ms"}
+	if err := run(context.Background(), args, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	prices := 0
+	for _, m := range demogen.New(5).Initial(time.Now()) {
+		if strings.HasPrefix(m.Subject, demogen.PricesFeed+".") {
+			prices++
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		var s wire.Snapshot
+		testenv.GetJSON(t, o.URL+"/v1/feeds/prices/snapshot", &s)
+		if len(s.Entries) != prices {
+			return fmt.Errorf("%d prices, want %d", len(s.Entries), prices)
+		}
+		return nil
+	})
+	if got := o.Metric("marquee_ingest_requests_total", map[string]string{"result": "ok"}); got < 3 {
+		t.Errorf("%v requests ok, want the initial state and some ticks", got)
+	}
+
+	other := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("o"), 32))
+	err := run(context.Background(), []string{"-webhook", o.IngestURL, "-secret", other, "-duration", "1s"}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("wrong secret: %v, want the 401 refusal", err)
+	}
+	if err := run(context.Background(), []string{"-webhook", o.IngestURL, "-secret", "nope"}, &stderr); err == nil || !strings.Contains(err.Error(), "-secret") {
+		t.Errorf("bad secret: %v", err)
 	}
 }

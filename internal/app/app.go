@@ -20,6 +20,7 @@ import (
 
 	"marquee/cdn"
 	"marquee/feed"
+	"marquee/ingest"
 	"marquee/origin"
 	"marquee/segmenter"
 )
@@ -90,6 +91,9 @@ type Testing struct {
 	// (10s–300s) so tests can rotate every few seconds; the segmenter's
 	// structural rules still apply.
 	ShortSegments bool
+	// IngestNow is the clock of the ingest listener's timestamp checks and
+	// rate limits. Nil: time.Now.
+	IngestNow func() time.Time
 }
 
 // App is one running marquee origin.
@@ -106,6 +110,7 @@ type App struct {
 	src   feed.Source
 	demo  *feed.Demo // nil unless the embedded demo runs
 	srv   *origin.Server
+	ing   *ingest.Server // nil unless MARQUEE_INGEST_ADDR is set
 
 	pub, adm          net.Listener // adm nil when the admin listener is off
 	maxConns          int          // cap on concurrent public connections
@@ -176,6 +181,10 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		ncfg.URL = a.store.URL()
 	}
 	a.natsURL = ncfg.URL
+	if cfg.Ingest.Enabled() {
+		// A replay of a signed request within its tolerance is stored once.
+		ncfg.DuplicateWindow = cfg.Ingest.DuplicateWindow()
+	}
 	fm := feed.NewMetrics(reg)
 	if a.nc, err = feed.Connect(ncfg, log, fm); err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
@@ -236,6 +245,15 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          errLog,
 	}
+	if cfg.Ingest.Enabled() {
+		a.ing, err = ingest.New(cfg.Ingest, ingest.Deps{
+			NATS: a.nc, JetStream: ncfg.JetStream, Feed: ncfg, Now: deps.Testing.IngestNow,
+			Metrics: ingest.NewMetrics(reg), Log: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if cfg.AdminAddr != "" {
 		if a.adm, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			return nil, fmt.Errorf("MARQUEE_ADMIN_ADDR: listen %s: %w", cfg.AdminAddr, err)
@@ -270,6 +288,14 @@ func (a *App) AdminAddr() string {
 		return ""
 	}
 	return a.adm.Addr().String()
+}
+
+// IngestAddr returns the bound address of the ingest listener ("" when off).
+func (a *App) IngestAddr() string {
+	if a.ing == nil {
+		return ""
+	}
+	return a.ing.Addr()
 }
 
 // MaxConnections returns the cap on concurrent public connections in force.
@@ -348,6 +374,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		select {
 		case <-a.hub.LoadedC():
 			a.log.Info("state loaded; segments open", "feeds", len(a.hub.Feeds()))
+			if a.ing != nil {
+				a.ing.CheckStream(a.bg)
+			}
 		case <-a.bg.Done():
 		}
 	})
@@ -362,6 +391,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 			a.fail(fmt.Errorf("public listener: %w", err))
 		}
 	})
+	if a.ing != nil {
+		a.wg.Go(func() {
+			if err := a.ing.Serve(); err != nil {
+				a.fail(fmt.Errorf("ingest listener: %w", err))
+			}
+		})
+	}
 	if a.adminSrv != nil {
 		a.wg.Go(func() {
 			if err := a.adminSrv.Serve(a.adm); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -391,8 +427,9 @@ func (a *App) fail(err error) {
 	}
 }
 
-// Close drains and tears down in reverse order of construction: readiness
-// 503 and the origin's drain, the hub aborted (no edge caches a truncated
+// Close drains and tears down in reverse order of construction: the ingest
+// listener stops taking requests (those in flight finish while NATS is
+// still up), readiness 503 and the origin's drain, the hub aborted (no edge caches a truncated
 // segment), the listeners shut down, background work stopped and waited
 // for, NATS closed. ctx bounds the drain; what is still open when it ends
 // is closed hard. Idempotent; every call returns the first call's result
@@ -401,6 +438,11 @@ func (a *App) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		close(a.quit)
 		var errs []error
+		if a.ing != nil {
+			if err := a.ing.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("ingest listener: %w", err))
+			}
+		}
 		if err := a.srv.Drain(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("drain: %w", err))
 		}
@@ -440,6 +482,9 @@ func (a *App) release() {
 	if a.adm != nil {
 		a.adm.Close()
 	}
+	if a.ing != nil {
+		a.ing.Close()
+	}
 	a.wg.Wait()
 	if a.nc != nil {
 		a.nc.Close()
@@ -459,6 +504,9 @@ func (a *App) banner() {
 	fmt.Fprintf(a.out, "  feeds:      %s/v1/feeds\n", base)
 	fmt.Fprintf(a.out, "  stream:     curl -N %s/v1/feeds/prices/segments/$(curl -s %s/v1/feeds/prices | sed 's/.*\"segment\":\\([0-9]*\\).*/\\1/')\n", base, base)
 	fmt.Fprintf(a.out, "  direct:     curl -N %s/v1/feeds/prices/events\n", base)
+	if ing := a.IngestAddr(); ing != "" {
+		fmt.Fprintf(a.out, "  ingest:     POST http://%s/v1/ingest/{feed} (signed webhooks)\n", displayAddr(ing))
+	}
 	if adm := a.AdminAddr(); adm != "" {
 		fmt.Fprintf(a.out, "  metrics:    http://%s/metrics\n", displayAddr(adm))
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"marquee/feed"
+	"marquee/ingest"
 	"marquee/origin"
 	"marquee/segmenter"
 )
@@ -31,6 +32,7 @@ type Config struct {
 	Segmenter segmenter.Config
 	Origin    origin.Config
 	NATS      feed.Config // includes the embedded server and the demo
+	Ingest    ingest.Config
 }
 
 // Defaults returns the configuration of an empty environment.
@@ -42,6 +44,7 @@ func Defaults() Config {
 		Segmenter:       segmenter.Defaults(),
 		Origin:          origin.Defaults(),
 		NATS:            feed.DefaultConfig(),
+		Ingest:          ingest.Defaults(),
 	}
 }
 
@@ -69,7 +72,7 @@ func (c Config) validate(shortSegments bool) error {
 		}
 	}
 	// The structural rules of the segmenter are checked by segmenter.New.
-	for _, v := range []interface{ Validate() error }{c.Origin, c.NATS} {
+	for _, v := range []interface{ Validate() error }{c.Origin, c.NATS, c.Ingest} {
 		if err := v.Validate(); err != nil {
 			return err
 		}
@@ -77,6 +80,10 @@ func (c Config) validate(shortSegments bool) error {
 	// Token windows lie on the segment grid.
 	if err := c.Origin.Tokens.Validate(c.Segmenter.SegmentLength); err != nil {
 		return err
+	}
+	// Ingest publishes with message ids that only JetStream deduplicates.
+	if c.Ingest.Enabled() && !c.NATS.JetStream {
+		return fmt.Errorf("MARQUEE_INGEST_ADDR is set but MARQUEE_NATS_JETSTREAM is false: ingest needs JetStream, so that a retried webhook (same webhook-id) is stored once")
 	}
 	// The largest message the feed consumer accepts must fit an empty feed.
 	if most := int64(c.NATS.MaxMessageBytes + c.NATS.MaxKeyLen); c.Segmenter.MaxFeedBytes < most {

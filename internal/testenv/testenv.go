@@ -45,6 +45,10 @@ type Options struct {
 	Addr          string        // listen address; default 127.0.0.1:0
 	Origin        *origin.Config
 	Log           bool // log to the test's output at debug level
+	// IngestNow is the ingest listener's clock (app.Testing.IngestNow);
+	// nil: time.Now. The listener itself is on when Config sets
+	// Ingest.ListenAddr.
+	IngestNow func() time.Time
 	// Config, when set, edits the app configuration after the options
 	// above were applied (any setting an operator has).
 	Config func(*app.Config)
@@ -140,6 +144,9 @@ type Origin struct {
 	Registry *prometheus.Registry
 	Source   feed.Source
 
+	// IngestURL is the ingest listener's http://host:port ("" when off).
+	IngestURL string
+
 	done chan error // Run's result
 	once sync.Once
 }
@@ -204,7 +211,7 @@ func (o *Origin) start() {
 		err error
 	)
 	for i := 0; ; i++ { // a restart may find the port in TIME_WAIT briefly
-		a, err = app.New(cfg, app.Deps{Log: log, Testing: app.Testing{ShortSegments: true}})
+		a, err = app.New(cfg, app.Deps{Log: log, Testing: app.Testing{ShortSegments: true, IngestNow: o.opts.IngestNow}})
 		if err == nil || i == 50 || !strings.Contains(err.Error(), "listen") {
 			break
 		}
@@ -215,6 +222,10 @@ func (o *Origin) start() {
 	}
 	o.opts.Addr = a.Addr() // a restart comes back on the same port
 	o.Addr, o.URL = o.opts.Addr, "http://"+o.opts.Addr
+	o.IngestURL = ""
+	if ia := a.IngestAddr(); ia != "" {
+		o.IngestURL = "http://" + ia
+	}
 	o.App, o.Hub, o.Server, o.Registry, o.Source = a, a.Hub(), a.Server(), a.Registry(), a.Source()
 	o.once = sync.Once{}
 	o.done = make(chan error, 1)

@@ -27,8 +27,8 @@ locals {
     segment = "${local.path} strict wildcard \"/v1/feeds/*/segments/*\""
     # Feed list, descriptors, snapshots (cdn.EdgeShort).
     short = "${local.path} eq \"/v1/feeds\" or ${local.path} strict wildcard \"/v1/feeds/*\""
-    # Dashboard, client, assets (cdn.EdgeStatic).
-    static = "${local.path} eq \"/\" or ${local.path} eq \"/v1/client.js\" or ${local.path} eq \"/v1/board.js\" or ${local.path} strict wildcard \"/assets/*\""
+    # Dashboard, client, OpenAPI description, assets (cdn.EdgeStatic).
+    static = "${local.path} eq \"/\" or ${local.path} eq \"/v1/client.js\" or ${local.path} eq \"/v1/board.js\" or ${local.path} eq \"/v1/openapi.json\" or ${local.path} strict wildcard \"/assets/*\""
   }
   class_order = ["deny", "pass", "segment", "short", "static"]
 
