@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -217,7 +218,8 @@ func mustSignAt(t *testing.T, secret, id string, ts int64, body string) string {
 func TestOpenAPIMatchesResponses(t *testing.T) {
 	clk := &clock{t: time.Now()}
 	_, o := start(t, clk.Now, func(c *app.Config) {
-		c.NATS.Feeds = []string{"scores"}
+		c.NATS.Feeds = []string{"scores", "vault"}
+		testenv.Protect(0, "vault")(c)
 		c.Ingest.MaxBodyBytes = 2048
 		c.Ingest.SenderRate = 1
 		c.Ingest.SenderBurst = 30
@@ -228,6 +230,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	// Ingest first, so that the feed has state.
 	v.post(o, signed{feed: "scores", id: "oa_1", ts: ts, body: `{"key":"nba.lal-bos","value":{"home_score":54,"away_score":51}}`}, 200, true)
 	v.post(o, signed{feed: "scores", id: "oa_2", ts: ts, body: `{"updates":[{"key":"nba.a","value":{"x":1}},{"key":"nba.b","value":null}]}`}, 200, true)
+	v.post(o, signed{feed: "vault", id: "oa_v", ts: ts, body: `{"key":"gold","value":{"p":1}}`}, 200, true)
 	v.post(o, signed{feed: "scores", id: "oa_3", ts: ts, body: `{"key":"k","value":{}}`, secrets: []string{secretB}}, 401, true)
 	v.post(o, signed{feed: "scores", id: "oa_4", ts: ts - 3600, body: `{"key":"k","value":{}}`}, 401, true)
 	v.post(o, signed{feed: "scores", id: "oa_5", ts: ts, body: `{"key":"a..b","value":{}}`}, 400, false)
@@ -263,10 +266,32 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	v.get(o.URL+"/v1/feeds/scores/segments/1", 410)
 	v.get(o.URL+fmt.Sprintf("/v1/feeds/scores/segments/%d", d.Segment+100), 404)
 	v.get(o.URL+fmt.Sprintf("/v1/feeds/scores/segments/%d", d.Segment), 200) // to its end
-	v.get(o.URL+d.PartPath(d.Segment, d.Part), 200)                          // finished by now
-	v.get(o.URL+d.UptoPath(d.Segment, d.Part), 200)
+	n, k := d.Segment, d.Part
+	if k == d.Parts { // this origin opened segment n in its last part
+		n, k = n+1, 0
+	}
+	v.get(o.URL+d.PartPath(n, k), 200) // finished by now, or held to its end
+	v.get(o.URL+d.UptoPath(n, k), 200)
 	v.get(o.URL+fmt.Sprintf("/v1/feeds/scores/segments/%d/parts/999", d.Segment), 404)
 	v.getStream(o.URL+"/v1/feeds/scores/events", 200, true)
+	// A protected feed: refused without its token, served with it; a
+	// public feed's tokened routes are not found.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if _, ok := o.Hub.Feed("vault"); !ok {
+			return errors.New("feed vault not there")
+		}
+		return nil
+	})
+	tok, pub := o.Token("vault"), o.Token("scores")
+	v.get(o.URL+"/v1/feeds/vault", 403)
+	v.get(o.URL+"/v1/feeds/vault/snapshot", 403)
+	v.get(o.URL+"/v1/feeds/vault/segments/1", 403)
+	v.get(o.URL+"/v1/feeds/vault/t/"+tok, 200)
+	v.get(o.URL+"/v1/feeds/vault/t/"+tok+"/snapshot", 200)
+	v.getStream(o.URL+"/v1/feeds/vault/t/"+tok+"/events", 200, true)
+	v.get(o.URL+"/v1/feeds/vault/t/"+pub, 403) // another feed's token
+	v.get(o.URL+"/v1/feeds/scores/t/"+pub, 404)
+	v.get(o.URL+"/v1/feeds", 200) // lists vault as protected, without a url
 	v.get(o.URL+"/healthz", 200)
 	v.get(o.URL+"/readyz", 200)
 	v.get(o.URL+"/", 200)
@@ -279,7 +304,9 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 
 	for _, want := range []string{"/v1/ingest/{feed} 200", "/v1/ingest/{feed} 400", "/v1/ingest/{feed} 401", "/v1/ingest/{feed} 404",
 		"/v1/ingest/{feed} 405", "/v1/ingest/{feed} 413", "/v1/ingest/{feed} 429", "/v1/feeds/{feed}/segments/{n} 200",
-		"/v1/feeds/{feed}/segments/{n} 410", "/v1/feeds/{feed}/segments/{n} 400"} {
+		"/v1/feeds/{feed}/segments/{n} 410", "/v1/feeds/{feed}/segments/{n} 400",
+		"/v1/feeds/{feed} 403", "/v1/feeds/{feed}/t/{token} 200", "/v1/feeds/{feed}/t/{token} 403",
+		"/v1/feeds/{feed}/t/{token} 404", "/v1/feeds/{feed}/t/{token}/snapshot 200", "/v1/feeds/{feed}/t/{token}/events 200"} {
 		if !v.seen[want] {
 			t.Errorf("%s was not validated", want)
 		}

@@ -155,6 +155,15 @@ type Origin struct {
 // It is stopped at cleanup.
 func StartOrigin(t testing.TB, n *NATS, opts Options) *Origin {
 	t.Helper()
+	o := &Origin{t: t, opts: opts.withDefaults(), nats: n}
+	o.start()
+	t.Cleanup(o.Stop)
+	return o
+}
+
+// withDefaults fills in the test-sized settings opts leaves zero: 3 s
+// segments of 1 s parts, 1 s keepalives, a free loopback port.
+func (opts Options) withDefaults() Options {
 	if opts.SegmentLength == 0 {
 		opts.SegmentLength = 3 * time.Second
 	}
@@ -167,15 +176,14 @@ func StartOrigin(t testing.TB, n *NATS, opts Options) *Origin {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
-	o := &Origin{t: t, opts: opts, nats: n}
-	o.start()
-	t.Cleanup(o.Stop)
-	return o
+	return opts
 }
 
 // Config returns the app configuration an origin with opts runs on n:
-// the production defaults with test-sized segments and drain.
+// the production defaults with test-sized segments and drain (the zero
+// fields of opts as StartOrigin fills them in).
 func Config(n *NATS, opts Options) app.Config {
+	opts = opts.withDefaults()
 	cfg := app.Defaults()
 	cfg.Addr = opts.Addr
 	cfg.AdminAddr = ""
