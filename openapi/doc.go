@@ -6,7 +6,6 @@
 // import.
 //
 // It imports nothing of marquee's; JSON is safe for concurrent use.
-//
 package openapi
 
 import _ "embed"
