@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
+	"marquee/internal/app"
 	"marquee/internal/testenv"
 )
 
@@ -45,7 +47,11 @@ func exposition(t *testing.T) map[string]string {
 	t.Helper()
 	exposed.once.Do(func() {
 		n := testenv.StartNATS(t)
-		o := testenv.StartOrigin(t, n, testenv.Options{})
+		// With the ingest listener on, so that its series exist too.
+		o := testenv.StartOrigin(t, n, testenv.Options{Config: func(c *app.Config) {
+			c.Ingest.ListenAddr = "127.0.0.1:0"
+			c.Ingest.Secrets = []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte("deploy-metrics-test-secret-32by"))}
+		}})
 		n.Publish("feeds.prices.X", `{"p":1}`)
 		testenv.Eventually(t, 10*time.Second, func() error {
 			if o.Metric("marquee_feed_messages_accepted_total", map[string]string{"feed": "prices"}) < 1 {
