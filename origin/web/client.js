@@ -8,8 +8,10 @@
 //     onDrop(seq, kind) {},             // ignored: "update" (duplicate, old), "gap" (an update after one), "snapshot" (old)
 //     onGap(info) {},                   // a gap seen ({held, prev, seq, key}) or repaired ({repaired: true, ms, repairs})
 //     mode: "parts",                    // default: the descriptor's mode (else "stream")
+//     token: "https://app.example/marquee-token", // protected feeds only: a token source (below)
 //   });
 //   feed.state; feed.seq; feed.segment; feed.time; feed.status; feed.skew; feed.mode; feed.close();
+//   feed.token; // protected feeds: {value, expires} of the token in use (expires: unix ms)
 //   feed.stats; // {gaps, repairs, gapsRepaired}: gaps seen, repair attempts, gaps repaired
 //   // (feed.seq, feed.segment, feed.time: those of the state held; time, unix ms)
 //
@@ -27,6 +29,20 @@
 // dropped and the client repairs itself (see gap). Updates without prev
 // (older origins) are applied as before.
 //
+// Protected feeds (MARQUEE_PROTECTED_FEEDS): every URL holds a token of
+// the feed's current window, /v1/feeds/{feed}/t/{token}/..., the same for
+// every viewer, so edges still collapse. The token source is the URL of
+// the operator's endpoint, fetched with the page's credentials ("{feed}"
+// in it is replaced by the feed's name, else ?feed= is added), or a
+// function (feed) => Promise; either gives what `marquee token` prints:
+// {token, expires, descriptor_url} (expires: RFC 3339 or unix ms). The
+// client fetches a token before the first descriptor, puts the current one
+// into every URL it follows (the "next" events inside the shared segment
+// bytes name un-tokened URLs), and renews it once the next window has
+// started: windows overlap (MARQUEE_TOKEN_OVERLAP), so the old token serves
+// until the new one arrives, retried with a back-off. A refusal makes it
+// fetch a token again before it reconnects, backed off like any failure.
+//
 // Modes: "stream" reads whole segments (edges that stream to late joiners),
 // "parts" reads them in parts (edges that buffer whole responses), "direct"
 // reads the uncached stream (no CDN).
@@ -36,9 +52,17 @@ export const transports = {};
 export function subscribe(base, feed, o = {}) {
   const noop = () => {};
   const { onState = noop, onUpdate = noop, onStatus = noop, onDrop = noop, onGap = noop } = o;
-  const desc = new URL(o.url || String(base || "").replace(/\/+$/, "") + "/v1/feeds/" + encodeURIComponent(feed), location.href);
+  const root = String(base || "").replace(/\/+$/, "");
+  const plain = new URL(o.url || root + "/v1/feeds/" + encodeURIComponent(feed), location.href);
+  let desc = plain;
   const backoff = (n) => Math.min(o.maxDelay || 15e3, (o.minDelay || 500) * 2 ** n) * (0.5 + Math.random() / 2);
   let t, timer, waiting, fails = 0, since = 0, closed = false;
+  // Tokens (protected feeds): source, the token source; tok, the token in
+  // use; stale, a failure since it was fetched (a refusal looks like any
+  // other failure to an EventSource); renewTimer and renewFails, the next
+  // renewal and the failed ones in a row.
+  const source = tokenSource(o.token, feed);
+  let tok, stale = false, renewTimer, renewFails = 0;
   // Gap repair (see gap): fix is the seq the state must reach, 0 with no
   // gap; fixTimer, the next attempt; again, the attempts at this gap.
   let fix = 0, fixTimer, fixAt, lastGap = 0, tries = 0, again;
@@ -50,13 +74,14 @@ export function subscribe(base, feed, o = {}) {
       closed = true;
       clearTimeout(timer);
       clearTimeout(fixTimer);
+      clearTimeout(renewTimer);
       t && t.close();
       removeEventListener("online", hurry);
     },
   };
 
   const sink = {
-    abs: (u) => new URL(u, desc).href,
+    abs: (u) => (tok ? retoken(new URL(u, desc)) : new URL(u, desc).href),
     get skew() { return sub.skew; },
     status(s, info) {
       if (s == "live") fails = since = 0;
@@ -98,6 +123,7 @@ export function subscribe(base, feed, o = {}) {
       t = null;
       clearTimeout(timer);
       since ||= Date.now();
+      stale = true;
       const wait = backoff(fails++);
       const off = navigator.onLine === false || Date.now() - since > (o.offlineAfter || 3e4);
       sink.status(off ? "offline" : "reconnecting", { error, wait });
@@ -146,11 +172,69 @@ export function subscribe(base, feed, o = {}) {
     }
   }
 
+  // retoken puts the current token into a URL of the feed: after the
+  // feed's name, in place of any token there.
+  const tail = new RegExp("^(.*/" + encodeURIComponent(feed).replace(/[.*+?^${}()|[\]\\]/g, "\\$&") +
+    ")(?:/t/[^/]*)?((?:/(?:segments|snapshot|events)(?:/.*)?)?)$");
+  function retoken(url) {
+    const m = url.pathname.match(tail);
+    if (m) url.pathname = m[1] + "/t/" + tok.value + m[2];
+    return url.href;
+  }
+
+  // renew fetches a token. A failure keeps the old one (windows overlap)
+  // and tries again after a back-off; a token of the same window as the
+  // one held (asked too early) is asked again a little later.
+  async function renew(once) {
+    clearTimeout(renewTimer);
+    const held = tok;
+    try {
+      const x = (await source()) || {};
+      if (closed) return;
+      const value = x.token ?? x.Value, exp = x.expires ?? x.Expires; // Go's token.Token as JSON, too
+      const expires = typeof exp == "number" ? exp : Date.parse(exp);
+      if (typeof value != "string" || !/^[A-Za-z0-9]{1,16}\.[0-9]{1,12}-[A-Za-z0-9_-]{43}$/.test(value) || !isFinite(expires))
+        throw new Error("token source: no token in the answer");
+      tok = sub.token = { value, expires };
+      desc = new URL(x.descriptor_url || plain, plain);
+      retoken(desc);
+      stale = false;
+      const same = held && held.value == value;
+      renewFails = same ? renewFails + 1 : 0;
+      schedule(same);
+      if (held && !same) t && t.retoken && t.retoken();
+    } catch (e) {
+      // From start (once), its back-off retries; else this one does.
+      if (!closed && !once) renewTimer = setTimeout(() => renew().catch(noop), backoff(renewFails++));
+      throw e;
+    }
+  }
+
+  // schedule has the next renewal due once the next window has started:
+  // one segment before this token expires (the default overlap is one
+  // segment), plus a jitter that spreads the viewers' fetches; sooner
+  // when the answer was the same token again. Never after the token
+  // expires.
+  function schedule(same) {
+    clearTimeout(renewTimer);
+    const seg = (sub.descriptor?.segment_length || 10) * 1e3;
+    const end = tok.expires - sub.skew; // by this page's clock
+    const jitter = Math.random() * Math.min(seg / 4, 2e3);
+    const at = same ? Date.now() + backoff(renewFails) : Math.min(end - seg + jitter, end - Math.min(seg / 4, 1e3));
+    renewTimer = setTimeout(() => renew().catch(noop), Math.max(at - Date.now(), 1e3));
+  }
+
   async function start() {
     waiting = false;
     try {
+      // A token first; again after a failure (it may have been a refusal)
+      // or when it is about to expire.
+      let fresh = false;
+      if (source && (!tok || stale || tok.expires - sub.skew < Date.now() + 1e3)) await renew(true), (fresh = true);
       const t0 = Date.now();
-      const r = await fetch(desc, { credentials: "omit" });
+      let r = await fetch(desc, { credentials: "omit" });
+      // Refused: a new token once, then the error (backed off).
+      if (source && r.status == 403 && !fresh) await renew(true), (r = await fetch(desc, { credentials: "omit" }));
       if (!r.ok) throw new Error("descriptor: HTTP " + r.status);
       const d = await r.json();
       if (closed) return;
@@ -161,6 +245,7 @@ export function subscribe(base, feed, o = {}) {
       if (!open) throw new Error("unknown mode " + sub.mode);
       sink.status("catching-up");
       t = open(d, sink);
+      if (tok) schedule();
     } catch (e) {
       sink.fail(e);
     }
@@ -178,6 +263,22 @@ export function subscribe(base, feed, o = {}) {
   sink.status("catching-up");
   start();
   return sub;
+}
+
+// tokenSource returns a function that fetches a token of feed from src (a
+// URL or a function), or null without src.
+function tokenSource(src, feed) {
+  if (!src) return null;
+  if (typeof src == "function") return () => Promise.resolve(src(feed));
+  return async () => {
+    const u = String(src).includes("{feed}")
+      ? new URL(String(src).replaceAll("{feed}", encodeURIComponent(feed)), location.href)
+      : new URL(src, location.href);
+    if (!String(src).includes("{feed}")) u.searchParams.set("feed", feed);
+    const r = await fetch(u, { credentials: "include", cache: "no-store" });
+    if (!r.ok) throw new Error("token source: HTTP " + r.status);
+    return r.json();
+  };
 }
 
 // listen opens an EventSource and calls on(type, data) while ok() holds.
@@ -270,6 +371,10 @@ transports.direct = (d, sink) => {
   open();
   return {
     repair: open,
+    // The origin ends a tokened direct stream when its token expires:
+    // move to the new token before that (the new stream starts with a
+    // snapshot).
+    retoken: open,
     close() {
       es.close();
       es = null;
