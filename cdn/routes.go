@@ -62,6 +62,19 @@ var PublicRoutes = []Route{
 	{Pattern: "/v1/feeds/{feed}/segments/{n}/parts/{k}", Edge: EdgeSegment, Stream: true},
 	{Pattern: "/v1/feeds/{feed}/segments/{n}/upto/{k}", Edge: EdgeSegment, Stream: true},
 	{Pattern: "/v1/feeds/{feed}/events", Edge: EdgePass, Stream: true},
+	// The protected feeds' twins of the feed routes (MARQUEE_PROTECTED_FEEDS):
+	// the token of the current window as a path segment after the feed's
+	// name, under a literal "t". Treated like their public twins: the
+	// token is part of the path, so it is part of the cache key, and all
+	// viewers of one window share one object per segment. The origin
+	// answers an invalid token 403 and a public feed's tokened path 404,
+	// both no-store.
+	{Pattern: "/v1/feeds/{feed}/t/{token}", Edge: EdgeShort},
+	{Pattern: "/v1/feeds/{feed}/t/{token}/snapshot", Edge: EdgeShort},
+	{Pattern: "/v1/feeds/{feed}/t/{token}/segments/{n}", Edge: EdgeSegment, Stream: true},
+	{Pattern: "/v1/feeds/{feed}/t/{token}/segments/{n}/parts/{k}", Edge: EdgeSegment, Stream: true},
+	{Pattern: "/v1/feeds/{feed}/t/{token}/segments/{n}/upto/{k}", Edge: EdgeSegment, Stream: true},
+	{Pattern: "/v1/feeds/{feed}/t/{token}/events", Edge: EdgePass, Stream: true},
 	{Pattern: "/healthz", Edge: EdgePass},
 	{Pattern: "/readyz", Edge: EdgePass},
 }

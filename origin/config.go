@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"marquee/token"
 )
 
 // Config is the HTTP layer's configuration (environment prefix MARQUEE_).
@@ -54,6 +56,11 @@ type Config struct {
 	// also its Content-Security-Policy connect-src. Default none: the
 	// dashboard shows this origin's feeds only.
 	DashboardOrigins []string `env:"DASHBOARD_ORIGINS" envSeparator:","`
+	// Tokens are the protected feeds and their token keys
+	// (MARQUEE_PROTECTED_FEEDS, MARQUEE_TOKEN_KEYS, MARQUEE_TOKEN_WINDOW,
+	// MARQUEE_TOKEN_OVERLAP; see package token). Checked against the
+	// segment length by internal/app. Default: every feed public.
+	Tokens token.Config
 }
 
 // Defaults returns the default configuration.
@@ -68,6 +75,7 @@ func Defaults() Config {
 		SegmentMargin: 10 * time.Second,
 		ClientMode:    "stream",
 		HandOff:       true,
+		Tokens:        token.Defaults(),
 	}
 }
 

@@ -34,6 +34,18 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	handOff := s.canHandOff(w, r)
+	if r.PathValue("token") != "" {
+		// A tokened stream ends when its token expires: the viewer
+		// reconnects with a fresh token and Last-Event-ID, and loses
+		// nothing. Handed off or not, ending the stream ends it.
+		tok, ok := s.requestToken(r)
+		if !ok {
+			reason = reasonExpired
+			s.writeError(w, r, httpError{Code: http.StatusForbidden, Msg: "token refused (expired): fetch a new one"})
+			return
+		}
+		st.expiry = time.AfterFunc(tok.Expires.Sub(s.hub.Now()), func() { st.end(errTokenExpired) })
+	}
 
 	h := w.Header()
 	cdn.Stream(h)

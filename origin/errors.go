@@ -10,9 +10,10 @@ import (
 
 // Causes of a stream's context ending (see reasonOf).
 var (
-	errDrained     = errors.New("origin: stream ended by drain")
-	errStreamDone  = errors.New("origin: stream handler returned")
-	errHoldExpired = errors.New("origin: held request was not released in time")
+	errDrained      = errors.New("origin: stream ended by drain")
+	errStreamDone   = errors.New("origin: stream handler returned")
+	errHoldExpired  = errors.New("origin: held request was not released in time")
+	errTokenExpired = errors.New("origin: the stream's token expired")
 )
 
 // errNoCloseWrite: a LimitListener connection over one without CloseWrite.

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"marquee/cdn"
-	"marquee/segmenter"
 	"marquee/wire"
 )
 
@@ -15,6 +14,11 @@ func (s *Server) handleFeeds(w http.ResponseWriter, r *http.Request) {
 	out := wire.FeedList{Feeds: make([]wire.FeedRef, 0, len(names)), ServerTime: now.UnixMilli()}
 	prefix := s.hub.Config().URLPrefix
 	for _, n := range names {
+		if s.tokens.Protected(n) {
+			// No path that would 403: the descriptor's holds a token.
+			out.Feeds = append(out.Feeds, wire.FeedRef{Feed: n, Protected: true})
+			continue
+		}
 		out.Feeds = append(out.Feeds, wire.FeedRef{Feed: n, URL: prefix + "/" + n})
 	}
 	s.policy.Set(w.Header(), cdn.Descriptor, now, g.End(g.Index(now)))
@@ -30,17 +34,18 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 	g := s.hub.Grid()
 	cfg := s.hub.Config()
 	n := g.Index(now)
-	base := cfg.URLPrefix + "/" + f.Name()
+	// On a tokened route every path carries the request's token.
+	base := s.feedBase(r, f.Name())
 	d := wire.Descriptor{
 		Feed:          f.Name(),
 		SegmentLength: cfg.SegmentLength.Seconds(),
 		PartLength:    cfg.PartLength.Seconds(),
 		Keepalive:     cfg.Keepalive.Seconds(),
 		Segment:       n,
-		URL:           segmenter.SegmentURL(cfg.URLPrefix, f.Name(), n),
+		URL:           segmentPath(base, n),
 		SegmentStart:  g.Start(n).UnixMilli(),
 		SegmentEnd:    g.End(n).UnixMilli(),
-		NextURL:       segmenter.SegmentURL(cfg.URLPrefix, f.Name(), n+1),
+		NextURL:       segmentPath(base, n+1),
 		DirectURL:     base + "/events",
 		SnapshotURL:   base + "/snapshot",
 		ServerTime:    now.UnixMilli(),
@@ -52,6 +57,10 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 		Part:          g.PartIndex(n, now),
 		PartURL:       base + "/segments/{n}/parts/{k}",
 		UptoURL:       base + "/segments/{n}/upto/{k}",
+	}
+	if tok, ok := s.requestToken(r); ok {
+		d.Protected = true
+		d.TokenExpires = tok.Expires.UnixMilli()
 	}
 	// A log this origin opened mid-segment (it just started, or the feed is
 	// new) refuses the parts before its first complete one: point joiners

@@ -1,6 +1,12 @@
 package origin
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"marquee/token"
+)
 
 // Stream modes (label values of mode).
 const (
@@ -11,13 +17,14 @@ const (
 
 // Close reasons (label values of reason).
 const (
-	reasonComplete   = "complete"    // segment ended cleanly
-	reasonClientGone = "client_gone" // the viewer went away
-	reasonSlow       = "slow"        // the viewer fell too far behind
-	reasonWriteError = "write_error" // a write failed or timed out
-	reasonDrain      = "drain"       // ended by shutdown drain
-	reasonAborted    = "aborted"     // the segment was aborted
-	reasonRefused    = "refused"     // answered with an error before streaming
+	reasonComplete   = "complete"      // segment ended cleanly
+	reasonClientGone = "client_gone"   // the viewer went away
+	reasonSlow       = "slow"          // the viewer fell too far behind
+	reasonWriteError = "write_error"   // a write failed or timed out
+	reasonDrain      = "drain"         // ended by shutdown drain
+	reasonAborted    = "aborted"       // the segment was aborted
+	reasonRefused    = "refused"       // answered with an error before streaming
+	reasonExpired    = "token_expired" // direct mode on a tokened route: the token expired
 )
 
 // Refusal reasons (label values of marquee_http_refused_total).
@@ -32,7 +39,7 @@ const (
 var (
 	allRefusals = []string{refusedPath, refusedMethod, refusedBody, refusedWindow, refusedProtocol}
 	allModes    = []string{modeStream, modeDirect, modePart}
-	allReasons  = []string{reasonComplete, reasonClientGone, reasonSlow, reasonWriteError, reasonDrain, reasonAborted, reasonRefused}
+	allReasons  = []string{reasonComplete, reasonClientGone, reasonSlow, reasonWriteError, reasonDrain, reasonAborted, reasonRefused, reasonExpired}
 	allKinds    = []string{"live", "held", "finished"}
 )
 
@@ -48,6 +55,7 @@ type Metrics struct {
 	partHeld       *prometheus.CounterVec
 	refused        *prometheus.CounterVec
 	handedOff      *prometheus.CounterVec
+	tokenRefused   *prometheus.CounterVec
 	conns          prometheus.Gauge
 	connsRefused   prometheus.Counter
 }
@@ -95,6 +103,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "marquee_http_handed_off_total",
 			Help: "Streaming responses handed off by their handler to the shared writers after their first batch (HTTP/1.1, MARQUEE_HANDOFF), by mode (stream, direct).",
 		}, []string{"mode"}),
+		tokenRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marquee_token_refused_total",
+			Help: "Requests refused for their token (MARQUEE_PROTECTED_FEEDS), by reason: missing (a protected feed's un-tokened route), malformed, unknown_key, bad_mac, expired, not_yet_valid (403); public_feed (a public feed's tokened route, 404).",
+		}, []string{"reason"}),
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "marquee_http_connections",
 			Help: "Connections open on listeners wrapped by origin.LimitListener.",
@@ -107,6 +119,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range allRefusals {
 		m.refused.WithLabelValues(r)
 	}
+	for _, r := range append(slices.Clone(token.Reasons), tokenPublicFeed) {
+		m.tokenRefused.WithLabelValues(r)
+	}
 	for _, mode := range []string{modeStream, modeDirect} {
 		m.handedOff.WithLabelValues(mode)
 	}
@@ -118,7 +133,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.streamClosed.WithLabelValues(mode, r)
 		}
 	}
-	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld, m.refused, m.handedOff, m.conns, m.connsRefused)
+	reg.MustRegister(m.openStreams, m.segmentStarted, m.bytesWritten, m.streamClosed, m.slowClosed, m.requests, m.partResponses, m.partHeld, m.refused, m.handedOff, m.tokenRefused, m.conns, m.connsRefused)
 	return m
 }
 

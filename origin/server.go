@@ -16,6 +16,7 @@ import (
 
 	"marquee/cdn"
 	"marquee/segmenter"
+	"marquee/token"
 )
 
 const noStore = cdn.NoStore
@@ -29,8 +30,9 @@ type Server struct {
 	m      *Metrics
 	log    *slog.Logger
 	mux    *http.ServeMux
-	page   *asset   // the dashboard, with this server's allowed origins
-	hand   *handoff // the writers of handed-off responses (handoff.go)
+	page   *asset         // the dashboard, with this server's allowed origins
+	hand   *handoff       // the writers of handed-off responses (handoff.go)
+	tokens *token.Keyring // protected feeds and their keys (tokens.go)
 
 	draining atomic.Bool // set by Drain with mu held; read without it by readiness
 
@@ -62,6 +64,9 @@ type stream struct {
 	unlink func() bool
 	// sub is the handed-off response, told when Drain ends the stream.
 	sub atomic.Pointer[sub]
+	// expiry, set before the response is handed off, ends a tokened
+	// direct-mode stream when its token expires; closeStream stops it.
+	expiry *time.Timer
 }
 
 // end ends the stream with cause (Drain): its context, and its handed-off
@@ -81,6 +86,8 @@ func reasonOf(ctx context.Context) string {
 		return reasonDrain
 	case errors.Is(cause, errHoldExpired):
 		return reasonRefused
+	case errors.Is(cause, errTokenExpired):
+		return reasonExpired
 	default:
 		return reasonClientGone
 	}
@@ -102,6 +109,11 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 	}
 	p := cdn.DefaultPolicy()
 	p.SegmentMargin = cfg.SegmentMargin
+	// Checked by internal/app against the segment length before New.
+	tokens, err := token.New(cfg.Tokens, hub.Config().SegmentLength)
+	if err != nil {
+		panic("origin: " + err.Error())
+	}
 	s := &Server{
 		cfg:     cfg,
 		hub:     hub,
@@ -113,6 +125,7 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 		streams: make(map[*stream]struct{}),
 		drained: make(chan struct{}),
 		seen:    make(map[string]bool),
+		tokens:  tokens,
 	}
 	mux, err := s.newMux(cdn.PublicRoutes, s.handlers())
 	if err != nil {
@@ -132,14 +145,20 @@ func (s *Server) handlers() map[string]http.HandlerFunc {
 		"/v1/board.js":                  s.handleBoard,
 		"/assets/{file}":                s.handleAsset,
 		"/v1/feeds":                     s.handleFeeds,
-		"/v1/feeds/{feed}":              s.handleDescriptor,
-		"/v1/feeds/{feed}/snapshot":     s.handleSnapshot,
-		"/v1/feeds/{feed}/segments/{n}": s.handleSegment,
-		"/v1/feeds/{feed}/segments/{n}/parts/{k}": s.handlePart,
-		"/v1/feeds/{feed}/segments/{n}/upto/{k}":  s.handleUpto,
-		"/v1/feeds/{feed}/events":                 s.handleDirect,
-		"/healthz":                                s.handleHealth,
-		"/readyz":                                 s.handleReady,
+		"/v1/feeds/{feed}":              s.public(s.handleDescriptor),
+		"/v1/feeds/{feed}/snapshot":     s.public(s.handleSnapshot),
+		"/v1/feeds/{feed}/segments/{n}": s.public(s.handleSegment),
+		"/v1/feeds/{feed}/segments/{n}/parts/{k}":           s.public(s.handlePart),
+		"/v1/feeds/{feed}/segments/{n}/upto/{k}":            s.public(s.handleUpto),
+		"/v1/feeds/{feed}/events":                           s.public(s.handleDirect),
+		"/v1/feeds/{feed}/t/{token}":                        s.tokened(s.handleDescriptor),
+		"/v1/feeds/{feed}/t/{token}/snapshot":               s.tokened(s.handleSnapshot),
+		"/v1/feeds/{feed}/t/{token}/segments/{n}":           s.tokened(s.handleSegment),
+		"/v1/feeds/{feed}/t/{token}/segments/{n}/parts/{k}": s.tokened(s.handlePart),
+		"/v1/feeds/{feed}/t/{token}/segments/{n}/upto/{k}":  s.tokened(s.handleUpto),
+		"/v1/feeds/{feed}/t/{token}/events":                 s.tokened(s.handleDirect),
+		"/healthz":                                          s.handleHealth,
+		"/readyz":                                           s.handleReady,
 	}
 }
 
@@ -384,6 +403,9 @@ func (s *Server) admit(st *stream) bool {
 }
 
 func (s *Server) closeStream(st *stream, mode, reason string) {
+	if st.expiry != nil {
+		st.expiry.Stop()
+	}
 	st.unlink()
 	st.cancel(errStreamDone)
 	s.mu.Lock()

@@ -137,10 +137,17 @@ func TestMuxFromRouteTable(t *testing.T) {
 // a JSON 404 no-store.
 func TestRoutes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, Defaults(), testSegmenter())
-		b.sleepUntil(1500 * time.Millisecond) // part 0 is finished
-		sample := strings.NewReplacer("{$}", "", "{file}", "dashboard.css", "{feed}", "prices", "{n}", fmt.Sprint(b.n0), "{k}", "0")
+		pub := newBubble(t, Defaults(), testSegmenter())
+		// The tokened routes on an origin where the feed is protected.
+		prot := newBubble(t, protectedConfig("prices"), testSegmenter())
+		pub.sleepUntil(1500 * time.Millisecond) // part 0 is finished
+		tok := prot.mint("prices")
+		sample := strings.NewReplacer("{$}", "", "{file}", "dashboard.css", "{feed}", "prices", "{n}", fmt.Sprint(pub.n0), "{k}", "0", "{token}", tok)
 		for _, rt := range cdn.PublicRoutes {
+			b := pub
+			if strings.Contains(rt.Pattern, "{token}") {
+				b = prot
+			}
 			path := sample.Replace(rt.Pattern)
 			x := b.do(http.MethodHead, path)
 			synctest.Wait()
@@ -157,6 +164,7 @@ func TestRoutes(t *testing.T) {
 			}
 		}
 
+		b := pub
 		pre := b.do(http.MethodOptions, "/v1/feeds/prices/events", "Access-Control-Request-Headers", "last-event-id")
 		synctest.Wait()
 		if code, _ := pre.status(); code != http.StatusNoContent || !strings.Contains(pre.head("Access-Control-Allow-Headers"), "Last-Event-ID") {

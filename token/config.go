@@ -11,7 +11,8 @@ import (
 type Config struct {
 	// Keys are the HMAC keys, MARQUEE_TOKEN_KEYS: comma-separated id:secret
 	// pairs. The first one mints, all validate (rotation). id: 1–16 of
-	// [A-Za-z0-9]; secret: the bytes after the first ':', at least 16.
+	// [A-Za-z0-9]; secret: the bytes after the first ':', at least 16, taken
+	// as they are (no spaces are trimmed).
 	// Default none.
 	Keys Secret `env:"TOKEN_KEYS"`
 	// ProtectedFeeds are the feeds that need a token, MARQUEE_PROTECTED_FEEDS:
@@ -63,18 +64,18 @@ const MaxWindow = 10000
 // parseKeys parses MARQUEE_TOKEN_KEYS. Its errors name the variable and
 // the key's position or id, never a secret.
 func parseKeys(s Secret) ([]key, error) {
-	if strings.TrimSpace(string(s)) == "" {
+	if s == "" {
 		return nil, nil
 	}
 	var keys []key
 	seen := map[string]bool{}
 	for i, pair := range strings.Split(string(s), ",") {
-		id, secret, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		id, secret, ok := strings.Cut(pair, ":")
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("MARQUEE_TOKEN_KEYS: entry %d is not id:secret", i+1)
 		case !validKeyID(id):
-			return nil, fmt.Errorf("MARQUEE_TOKEN_KEYS: entry %d: key id must be 1–16 letters or digits", i+1)
+			return nil, fmt.Errorf("MARQUEE_TOKEN_KEYS: entry %d: key id must be 1–16 letters or digits (no spaces around the commas)", i+1)
 		case len(secret) < MinSecretLen:
 			return nil, fmt.Errorf("MARQUEE_TOKEN_KEYS: key %q: secret must be at least %d bytes, got %d", id, MinSecretLen, len(secret))
 		case seen[id]:
@@ -123,8 +124,10 @@ func (c Config) Validate(segment time.Duration) error {
 	return err
 }
 
-// windowLength returns Window × segment, checked.
-func (c Config) windowLength(segment time.Duration) (time.Duration, error) {
+// windowLength returns Window × segment, checked. The window length must
+// be whole seconds only when there are keys (nothing is minted or
+// validated without), so that an unused default never stops start-up.
+func (c Config) windowLength(segment time.Duration, keys bool) (time.Duration, error) {
 	if segment <= 0 {
 		return 0, fmt.Errorf("token: segment length must be positive, got %s", segment)
 	}
@@ -132,7 +135,7 @@ func (c Config) windowLength(segment time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("MARQUEE_TOKEN_WINDOW must be between 1 and %d segments, got %d", MaxWindow, c.Window)
 	}
 	l := time.Duration(c.Window) * segment
-	if l%time.Second != 0 {
+	if keys && l%time.Second != 0 {
 		return 0, fmt.Errorf("MARQUEE_TOKEN_WINDOW × MARQUEE_SEGMENT_LENGTH must be a whole number of seconds, got %d × %s = %s", c.Window, segment, l)
 	}
 	return l, nil

@@ -52,7 +52,7 @@ func New(cfg Config, segment time.Duration) (*Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	window, err := cfg.windowLength(segment)
+	window, err := cfg.windowLength(segment, len(keys) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (k *Keyring) Overlap() time.Duration { return k.overlap }
 
 // WindowStart returns the start of the window that holds t.
 func (k *Keyring) WindowStart(t time.Time) time.Time {
-	w := int64(k.window / time.Second)
+	w := max(int64(k.window/time.Second), 1)
 	s := t.Unix()
 	ts := s / w * w
 	if s < 0 && s%w != 0 {

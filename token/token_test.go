@@ -218,7 +218,7 @@ func TestKeyRotation(t *testing.T) {
 	oldOnly := newKeyring(t, Config{Keys: "old:old-secret-old-secret"})
 	tok, _ := oldOnly.Mint("scores", t0)
 	// A new key is added in front: it mints, the old one still validates.
-	both := newKeyring(t, Config{Keys: "new:new-secret-new-secret, old:old-secret-old-secret"})
+	both := newKeyring(t, Config{Keys: "new:new-secret-new-secret,old:old-secret-old-secret"})
 	if err := both.Validate("scores", tok.Value, t0); err != nil {
 		t.Errorf("old token with both keys: %v", err)
 	}
@@ -284,6 +284,7 @@ func TestConfig(t *testing.T) {
 		{"short secret", Config{Keys: "a:short", Window: 10}, testSegment, "at least 16 bytes"},
 		{"bad id", Config{Keys: ok + ",b-c:" + testSecret, Window: 10}, testSegment, "entry 2: key id"},
 		{"empty id", Config{Keys: ":" + testSecret, Window: 10}, testSegment, "entry 1: key id"},
+		{"space after comma", Config{Keys: ok + ", b:" + testSecret, Window: 10}, testSegment, "entry 2: key id"},
 		{"twice", Config{Keys: ok + "," + ok, Window: 10}, testSegment, "listed twice"},
 		{"window 0", Config{Keys: ok}, testSegment, "MARQUEE_TOKEN_WINDOW"},
 		{"window huge", Config{Keys: ok, Window: MaxWindow + 1}, testSegment, "MARQUEE_TOKEN_WINDOW"},

@@ -39,7 +39,11 @@ type FeedRef struct {
 	// Feed is the feed's name.
 	Feed string `json:"feed"`
 	// URL is the path of the feed's [Descriptor], e.g. "/v1/feeds/scores".
-	URL string `json:"url"`
+	// Empty (left out) for a protected feed: its descriptor's path holds a
+	// token, {URL prefix}/{feed}/t/{token}, which the list cannot give.
+	URL string `json:"url,omitempty"`
+	// Protected is true when the feed needs a token (MARQUEE_PROTECTED_FEEDS).
+	Protected bool `json:"protected,omitempty"`
 }
 
 // Descriptor is the body of GET /v1/feeds/{feed}: what a client needs to
@@ -89,6 +93,15 @@ type Descriptor struct {
 	// UptoURL is the path template of a segment's log from its start to the
 	// end of part {k} of segment {n} (see UptoPath).
 	UptoURL string `json:"upto_url"`
+	// Protected is true when the feed needs a token: every path above then
+	// holds the token the descriptor was fetched with, and the paths in
+	// the segments' next events (shared by every window) do not: a client
+	// inserts its current token after the feed's name
+	// (.../{feed}/segments/N → .../{feed}/t/{token}/segments/N).
+	Protected bool `json:"protected,omitempty"`
+	// TokenExpires is when the token in the paths above stops being valid,
+	// unix ms (protected feeds only). A client fetches a new one before.
+	TokenExpires int64 `json:"token_expires,omitempty"`
 }
 
 // SegmentDuration returns SegmentLength as a duration.

@@ -93,8 +93,12 @@ sub vcl_recv {
     }
 
     # Direct mode is per viewer (it resumes from Last-Event-ID) and the
-    # origin marks it no-store: pass it, with every header, streamed.
-    if (req.url ~ "^/v1/feeds/[^/?#]+/events([?#]|$)") {
+    # origin marks it no-store: pass it, with every header, streamed. A
+    # protected feed's routes have the window's token after the feed's name
+    # (/v1/feeds/{feed}/t/{token}/...): the edge keys on the path, token
+    # included, and the origin validates every token it is asked for, so a
+    # cached object is only ever served to the URL the origin accepted.
+    if (req.url ~ "^/v1/feeds/[^/?#]+(/t/[^/?#]+)?/events([?#]|$)") {
         return (pass);
     }
 
@@ -120,7 +124,7 @@ sub vcl_recv {
     # origin accepts them (no leading zero, at most 15 digits; anything else
     # is passed and refused there). Nothing a browser adds per viewer may
     # reach the shared origin fetch or split the cache:
-    if (req.url ~ "^/v1/feeds/[^/]+/segments/(0|[1-9][0-9]{0,14})(/(parts|upto)/(0|[1-9][0-9]{0,14}))?$") {
+    if (req.url ~ "^/v1/feeds/[^/]+(/t/[^/]+)?/segments/(0|[1-9][0-9]{0,14})(/(parts|upto)/(0|[1-9][0-9]{0,14}))?$") {
         # Cookies and credentials: marquee never reads them.
         unset req.http.Cookie;
         unset req.http.Authorization;
@@ -147,7 +151,7 @@ sub vcl_recv {
     # answers conditional and range requests for these from the cache and
     # ignores the client's Cache-Control anyway; drop what would otherwise
     # make the built-in VCL pass the request.
-    if (req.url ~ "^/v1/feeds(/[^/]+(/snapshot)?)?$" ||
+    if (req.url ~ "^/v1/feeds(/[^/]+(/t/[^/]+)?(/snapshot)?)?$" ||
         req.url ~ "^/$" ||
         req.url ~ "^/v1/(client|board)\.js$" ||
         req.url ~ "^/assets/[^/]+$") {
@@ -177,7 +181,7 @@ sub vcl_backend_fetch {
     # Varnish asks the origin for gzip when http_gzip_support is on (the
     # default). marquee never compresses streams, but make sure: a
     # compressed stream would be buffered by the compressor.
-    if (bereq.url ~ "^/v1/feeds/[^/]+/segments/") {
+    if (bereq.url ~ "^/v1/feeds/[^/]+(/t/[^/]+)?/segments/") {
         unset bereq.http.Accept-Encoding;
     }
     return (fetch);
@@ -219,7 +223,7 @@ sub vcl_backend_response {
     set beresp.do_gzip = false;
     set beresp.do_gunzip = false;
 
-    if (bereq.url ~ "^/v1/feeds/[^/]+/segments/[0-9]+$") {
+    if (bereq.url ~ "^/v1/feeds/[^/]+(/t/[^/]+)?/segments/[0-9]+$") {
         # Stream mode. The TTL comes from the origin's s-maxage (segment
         # end + MARQUEE_SEGMENT_MARGIN while open; long and immutable once
         # closed) and is left alone. do_stream: deliver bytes as they
@@ -230,7 +234,7 @@ sub vcl_backend_response {
         # while a background fetch runs, and no conditional revalidation.
         set beresp.grace = 0s;
         set beresp.keep = 0s;
-    } elsif (bereq.url ~ "^/v1/feeds/[^/]+/segments/[0-9]+/(parts|upto)/[0-9]+$") {
+    } elsif (bereq.url ~ "^/v1/feeds/[^/]+(/t/[^/]+)?/segments/[0-9]+/(parts|upto)/[0-9]+$") {
         # Parts mode: complete responses with Content-Length, immutable once
         # finished. The origin holds a request for an unfinished part until
         # it is finished; concurrent requests wait on the waiting list and
@@ -239,7 +243,7 @@ sub vcl_backend_response {
         set beresp.do_stream = true;
         set beresp.grace = 0s;
         set beresp.keep = 0s;
-    } elsif (bereq.url ~ "^/v1/feeds(/[^/]+(/snapshot)?)?$") {
+    } elsif (bereq.url ~ "^/v1/feeds(/[^/]+(/t/[^/]+)?(/snapshot)?)?$") {
         # Descriptor, feed list, snapshot: max-age=1, cut by the origin so
         # it never crosses a segment boundary. Grace would hand out a
         # descriptor that points at the previous segment: none.

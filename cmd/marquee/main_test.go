@@ -78,7 +78,7 @@ func TestRunDemo(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		getJSON(t, base+"/v1/feeds", &feeds)
 	}
-	if got := fmt.Sprint(feeds.Feeds); got != "[{prices /v1/feeds/prices} {scores /v1/feeds/scores}]" {
+	if got := fmt.Sprint(feeds.Feeds); got != "[{prices /v1/feeds/prices false} {scores /v1/feeds/scores false}]" {
 		t.Fatalf("feeds = %s", got)
 	}
 	var desc wire.Descriptor

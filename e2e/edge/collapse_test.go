@@ -37,8 +37,15 @@ type stack struct {
 // and starts publishing 25 updates per second per feed.
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	return startStackWith(t, testenv.Options{})
+}
+
+// startStackWith is startStack with opts (SegmentLength: segLen).
+func startStackWith(t *testing.T, opts testenv.Options) *stack {
+	t.Helper()
 	n := testenv.StartNATS(t)
-	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: segLen})
+	opts.SegmentLength = segLen
+	o := testenv.StartOrigin(t, n, opts)
 	p := startPublisher(t, n, feeds, 40*time.Millisecond)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		for _, f := range feeds {

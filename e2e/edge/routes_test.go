@@ -143,7 +143,8 @@ func TestVarnishRoutes(t *testing.T) {
 // passed, deny routes refused at the edge), and streams are never
 // compressed.
 func TestVarnishRouteTable(t *testing.T) {
-	s := startStack(t)
+	// The tokened routes are those of a protected feed: prices.
+	s := startStackWith(t, testenv.Options{Config: testenv.Protect(0, "prices")})
 	o := s.origin
 	v := StartVarnish(t, VarnishOptions{Backend: o.Addr})
 	g := o.Hub.Grid()
@@ -159,8 +160,13 @@ func TestVarnishRouteTable(t *testing.T) {
 		time.Sleep(1200*time.Millisecond - into)
 	}
 	n := g.Index(time.Now())
+	tok := o.Token("prices")
 	path := func(pattern string) string {
-		return strings.NewReplacer("{$}", "", "{feed}", "scores", "{n}", strconv.FormatInt(n, 10), "{k}", "0", "{file}", "dashboard.css").Replace(pattern)
+		feed := "scores"
+		if strings.Contains(pattern, "{token}") {
+			feed = "prices"
+		}
+		return strings.NewReplacer("{$}", "", "{feed}", feed, "{token}", tok, "{n}", strconv.FormatInt(n, 10), "{k}", "0", "{file}", "dashboard.css").Replace(pattern)
 	}
 	// get requests p like a browser would and reads the body, or for a
 	// stream its first event.

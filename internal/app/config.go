@@ -74,6 +74,10 @@ func (c Config) validate(shortSegments bool) error {
 			return err
 		}
 	}
+	// Token windows lie on the segment grid.
+	if err := c.Origin.Tokens.Validate(c.Segmenter.SegmentLength); err != nil {
+		return err
+	}
 	// The largest message the feed consumer accepts must fit an empty feed.
 	if most := int64(c.NATS.MaxMessageBytes + c.NATS.MaxKeyLen); c.Segmenter.MaxFeedBytes < most {
 		return fmt.Errorf("MARQUEE_MAX_FEED_BYTES must be at least MARQUEE_NATS_MAX_MESSAGE_BYTES + MARQUEE_NATS_MAX_KEY_LEN (%d), so that the largest accepted message fits, got %d", most, c.Segmenter.MaxFeedBytes)

@@ -222,6 +222,32 @@ func (o *Origin) start() {
 	o.WaitReady()
 }
 
+// TokenKeys are the token keys Protect sets: "k1" mints, "k0" still
+// validates (a rotation in progress).
+const TokenKeys = "k1:test-secret-one-0123456789,k0:test-secret-zero-012345678"
+
+// Protect returns an Options.Config edit that protects feeds ("*": all)
+// with TokenKeys and windows of window segments (0: the default, 10).
+func Protect(window int, feeds ...string) func(*app.Config) {
+	return func(c *app.Config) {
+		c.Origin.Tokens.Keys = TokenKeys
+		c.Origin.Tokens.ProtectedFeeds = feeds
+		if window > 0 {
+			c.Origin.Tokens.Window = window
+		}
+	}
+}
+
+// Token mints the token of feed for the current window on the origin.
+func (o *Origin) Token(feed string) string {
+	o.t.Helper()
+	tok, err := o.Server.Tokens().Mint(feed, o.Hub.Now())
+	if err != nil {
+		o.t.Fatalf("mint a token for %s: %v", feed, err)
+	}
+	return tok.Value
+}
+
 // WaitReady waits until /readyz answers 200.
 func (o *Origin) WaitReady() {
 	o.t.Helper()
