@@ -1,0 +1,241 @@
+package browser_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"marquee/internal/testenv"
+	"marquee/origin"
+	"marquee/token"
+	"marquee/wire"
+)
+
+// tokenServer is the operator's own endpoint that hands its users tokens:
+// GET /token?feed=NAME answers what `marquee token` prints, minted with
+// the origin's keyring (package token), for a page of pageOrigin, with its
+// credentials (CORS with credentials: the exact origin, never "*").
+type tokenServer struct {
+	*httptest.Server
+	mu     sync.Mutex // guards the fields below
+	minted map[string][]string // feed -> tokens handed out, in order
+}
+
+func startTokenServer(t *testing.T, keys func() *token.Keyring, pageOrigin string) *tokenServer {
+	t.Helper()
+	ts := &tokenServer{minted: map[string][]string{}}
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", pageOrigin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Cache-Control", "no-store")
+		feed := r.URL.Query().Get("feed")
+		tok, err := keys().Mint(feed, time.Now())
+		if r.URL.Path != "/token" || err != nil {
+			http.Error(w, fmt.Sprint("no token: ", err), http.StatusBadRequest)
+			return
+		}
+		ts.mu.Lock()
+		ts.minted[feed] = append(ts.minted[feed], tok.Value)
+		ts.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{
+			"token":          tok.Value,
+			"feed":           tok.Feed,
+			"key_id":         tok.KeyID,
+			"window_start":   tok.Start.UTC().Format(time.RFC3339),
+			"expires":        tok.Expires.UTC().Format(time.RFC3339),
+			"descriptor_url": "/v1/feeds/" + feed + "/t/" + tok.Value,
+		})
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// handedOut returns the tokens handed out for feed.
+func (ts *tokenServer) handedOut(feed string) []string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return slices.Clone(ts.minted[feed])
+}
+
+// tokenInURL matches a URL of a tokened route and captures the token.
+var tokenInURL = regexp.MustCompile(`/v1/feeds/prices/t/([^/]+)(/|$)`)
+
+// TestDashboardProtectedFeed: an origin with 2 s segments whose feed
+// "prices" is protected (windows of 2 segments, overlapping by one) and
+// "scores" public; the dashboard gets prices' tokens from the operator's
+// endpoint (?token_url=, another origin the page allows) and follows both
+// feeds across at least three window boundaries, in stream and parts mode.
+// Every update arrives exactly once (as in TestDashboardFollowsSegments);
+// the page never leaves live; every request for prices carries a token and
+// the page used at least three of them (it renewed across windows); the
+// origin refused nothing (marquee_token_refused_total stays 0 for every
+// reason: no request without a token, with an expired one or another
+// feed's); and the page fetched a token about once per window, not in a
+// loop.
+func TestDashboardProtectedFeed(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser") // before starting anything
+	for _, mode := range []string{"stream", "parts"} {
+		t.Run(mode, func(t *testing.T) { followProtected(t, mode) })
+	}
+}
+
+func followProtected(t *testing.T, mode string) {
+	const seg = 2 * time.Second
+	n := testenv.StartNATS(t)
+	addr := freeAddr(t)
+	var keyring atomic.Pointer[token.Keyring] // the origin's, once it runs
+	ts := startTokenServer(t, keyring.Load, "http://"+addr)
+
+	cfg := origin.Defaults()
+	cfg.DrainDelay, cfg.DrainSpread = 0, 100*time.Millisecond
+	cfg.ClientMode = mode
+	cfg.DashboardOrigins = []string{ts.URL}
+	o := testenv.StartOrigin(t, n, testenv.Options{
+		SegmentLength: seg, PartLength: time.Second, Addr: addr, Origin: &cfg,
+		Config: testenv.Protect(2, "prices"),
+	})
+	keys := o.Server.Tokens()
+	keyring.Store(keys)
+	if got := keys.Window() + keys.Overlap(); got != 3*seg {
+		t.Fatalf("window + overlap %s, want 2 segments + 1", got)
+	}
+	pub := newPublisher(t, n)
+	pub.waitStream()
+	pub.initial()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		for _, f := range feedNames {
+			if _, ok := o.Hub.Feed(f); !ok {
+				return fmt.Errorf("feed %s not there", f)
+			}
+		}
+		return nil
+	})
+	pub.start(20 * time.Millisecond)
+	t.Cleanup(pub.halt)
+
+	b := startBrowser(t)
+	b.open(o.URL + "/?token_url=" + url.QueryEscape(ts.URL+"/token"))
+	var tokenURL string
+	b.eval(`window.__marquee.tokenURL`, &tokenURL)
+	if tokenURL != ts.URL+"/token" {
+		t.Fatalf("page token URL %q, want the allowed ?token_url= %s", tokenURL, ts.URL+"/token")
+	}
+
+	// Three window boundaries (a window is 4 s): snapshots of 7 segments.
+	start := time.Now()
+	testenv.Eventually(t, 90*time.Second, func() error {
+		page, err := b.feeds()
+		if err != nil {
+			return err
+		}
+		for _, f := range feedNames {
+			if n := distinct(page[f].Segments); n < 7 {
+				return fmt.Errorf("%s: snapshots of %d segments so far, want 7", f, n)
+			}
+		}
+		return nil
+	})
+	elapsed := time.Since(start)
+	pub.halt()
+	page := waitConvergedProtected(t, b, o, "prices")
+
+	for _, f := range feedNames {
+		p := page[f]
+		checkExactlyOnce(t, f, pub.published(f), p)
+		checkNeverOffline(t, f, p)
+		if p.Mode != mode {
+			t.Errorf("%s: page mode %q, want %q", f, p.Mode, mode)
+		}
+		if want := []string{"catching-up", "live"}; !slices.Equal(p.Statuses, want) {
+			t.Errorf("%s: statuses %v, want %v (no reconnect at window boundaries)", f, p.Statuses, want)
+		}
+		if p.Gaps != 0 {
+			t.Errorf("%s: %d gaps", f, p.Gaps)
+		}
+	}
+
+	for _, reason := range append(slices.Clone(token.Reasons), "public_feed") {
+		if got := o.Metric("marquee_token_refused_total", map[string]string{"reason": reason}); got != 0 {
+			t.Errorf("marquee_token_refused_total{reason=%q} = %v, want 0", reason, got)
+		}
+	}
+
+	// Every request of the page for prices carried a token; it used at
+	// least three (windows), each one the endpoint handed out.
+	var urls []string
+	for _, f := range b.fetchRequests() {
+		urls = append(urls, f.URL)
+	}
+	urls = append(urls, b.eventSources()...)
+	used := map[string]bool{}
+	handed := ts.handedOut("prices")
+	for _, u := range urls {
+		if !strings.Contains(u, "/v1/feeds/prices") {
+			continue
+		}
+		m := tokenInURL.FindStringSubmatch(u)
+		if m == nil {
+			t.Errorf("request without a token for the protected feed: %s", u)
+			continue
+		}
+		used[m[1]] = true
+		if !slices.Contains(handed, m[1]) {
+			t.Errorf("request with a token the endpoint never handed out: %s", u)
+		}
+	}
+	for _, u := range urls {
+		if strings.Contains(u, "/v1/feeds/scores/t/") {
+			t.Errorf("request with a token for the public feed: %s", u)
+		}
+	}
+	if len(used) < 3 {
+		t.Errorf("the page used %d tokens for prices in %s (%d window boundaries), want at least 3", len(used), elapsed.Round(time.Second), int(elapsed/(2*seg)))
+	}
+	// About one fetch per window, plus the first and a few early ones
+	// (asked before the new window started): no loop.
+	windows := int(time.Since(start)/(2*seg)) + 2
+	if got := len(handed); got > 2*windows+2 {
+		t.Errorf("the page fetched %d tokens in about %d windows, want about one per window", got, windows)
+	}
+	if got := len(ts.handedOut("scores")); got != 0 {
+		t.Errorf("the page fetched %d tokens for the public feed", got)
+	}
+	t.Logf("prices: %d tokens handed out, %d distinct used, in %s", len(handed), len(used), elapsed.Round(time.Second))
+	checkDOM(t, b, page)
+}
+
+// waitConvergedProtected is waitConverged for an origin whose feed
+// protected needs a token: its snapshot is read on the tokened path.
+func waitConvergedProtected(t *testing.T, b *browser, o *testenv.Origin, protected string) map[string]pageFeed {
+	t.Helper()
+	var page map[string]pageFeed
+	testenv.Eventually(t, 30*time.Second, func() error {
+		var err error
+		if page, err = b.feeds(); err != nil {
+			return err
+		}
+		for _, f := range feedNames {
+			path := "/v1/feeds/" + f + "/snapshot"
+			if f == protected {
+				path = "/v1/feeds/" + f + "/t/" + o.Token(f) + "/snapshot"
+			}
+			var snap wire.Snapshot
+			testenv.GetJSON(t, o.URL+path, &snap)
+			if err := stateDiff(page[f], snap); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+		}
+		return nil
+	})
+	return page
+}
