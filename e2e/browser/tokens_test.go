@@ -26,7 +26,7 @@ import (
 // credentials (CORS with credentials: the exact origin, never "*").
 type tokenServer struct {
 	*httptest.Server
-	mu     sync.Mutex // guards the fields below
+	mu     sync.Mutex          // guards the fields below
 	minted map[string][]string // feed -> tokens handed out, in order
 }
 
