@@ -26,6 +26,9 @@ import (
 // credentials (CORS with credentials: the exact origin, never "*").
 type tokenServer struct {
 	*httptest.Server
+	// spoil is how many of the next tokens to hand out with a wrong mac
+	// (-1: all).
+	spoil  atomic.Int64
 	mu     sync.Mutex          // guards the fields below
 	minted map[string][]string // feed -> tokens handed out, in order
 }
@@ -42,6 +45,14 @@ func startTokenServer(t *testing.T, keys func() *token.Keyring, pageOrigin strin
 		if r.URL.Path != "/token" || err != nil {
 			http.Error(w, fmt.Sprint("no token: ", err), http.StatusBadRequest)
 			return
+		}
+		if n := ts.spoil.Load(); n != 0 {
+			ts.spoil.CompareAndSwap(n, max(n-1, -1))
+			last := "A"
+			if strings.HasSuffix(tok.Value[:len(tok.Value)-5], "A") {
+				last = "B"
+			}
+			tok.Value = tok.Value[:len(tok.Value)-6] + last + tok.Value[len(tok.Value)-5:]
 		}
 		ts.mu.Lock()
 		ts.minted[feed] = append(ts.minted[feed], tok.Value)
@@ -238,4 +249,84 @@ func waitConvergedProtected(t *testing.T, b *browser, o *testenv.Origin, protect
 		return nil
 	})
 	return page
+}
+
+// TestClientTokenRefused: a page whose first token is refused (403) fetches
+// a new one at once and goes live without showing a reconnect; a page
+// whose tokens are all refused reports reconnecting and backs off (a few
+// token fetches in a dozen seconds, not a loop), and goes live once the
+// endpoint hands out good tokens again.
+func TestClientTokenRefused(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser")
+	n := testenv.StartNATS(t)
+	addr := freeAddr(t)
+	var keyring atomic.Pointer[token.Keyring]
+	ts := startTokenServer(t, keyring.Load, "http://"+addr)
+	cfg := origin.Defaults()
+	cfg.DrainDelay, cfg.DrainSpread = 0, 100*time.Millisecond
+	cfg.DashboardOrigins = []string{ts.URL}
+	o := testenv.StartOrigin(t, n, testenv.Options{Addr: addr, Origin: &cfg, Config: testenv.Protect(0, "prices")})
+	keyring.Store(o.Server.Tokens())
+	pub := newPublisher(t, n)
+	pub.waitStream()
+	pub.initial()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if _, ok := o.Hub.Feed("prices"); !ok {
+			return fmt.Errorf("feed prices not there")
+		}
+		return nil
+	})
+	badMAC := func() float64 {
+		return o.Metric("marquee_token_refused_total", map[string]string{"reason": token.ReasonBadMAC})
+	}
+	live := func(b *browser) func() error {
+		return func() error {
+			p, err := b.feeds()
+			if err != nil {
+				return err
+			}
+			if s := p["prices"].Status; s != "live" {
+				return fmt.Errorf("prices: status %q", s)
+			}
+			return nil
+		}
+	}
+
+	// One bad token: renewed at once.
+	ts.spoil.Store(1)
+	b := startBrowser(t)
+	b.open(o.URL + "/?token_url=" + url.QueryEscape(ts.URL+"/token"))
+	testenv.Eventually(t, 20*time.Second, live(b))
+	if got := badMAC(); got != 1 {
+		t.Errorf("bad_mac refusals %v, want 1 (the first token)", got)
+	}
+	if got := len(ts.handedOut("prices")); got != 2 {
+		t.Errorf("%d tokens fetched, want 2 (the refused one, and one more at once)", got)
+	}
+	if p := b.mustFeeds()["prices"]; !slices.Equal(p.Statuses, []string{"catching-up", "live"}) {
+		t.Errorf("statuses %v, want catching-up, live: one refusal is renewed without a reconnect", p.Statuses)
+	}
+
+	// Every token bad: an error status, backed off.
+	ts.spoil.Store(-1)
+	before, refusedBefore := len(ts.handedOut("prices")), badMAC()
+	b.open(o.URL + "/?token_url=" + url.QueryEscape(ts.URL+"/token"))
+	const watch = 12 * time.Second
+	time.Sleep(watch)
+	p := b.mustFeeds()["prices"]
+	if p.Status == "live" || !slices.Contains(p.Statuses, "reconnecting") {
+		t.Errorf("all tokens refused: status %q (statuses %v), want reconnecting", p.Status, p.Statuses)
+	}
+	// Back-off from 0.5 s doubling: at most 6 attempts in 12 s, two
+	// token fetches each (one renewal after a refusal).
+	fetched, refused := len(ts.handedOut("prices"))-before, badMAC()-refusedBefore
+	t.Logf("all tokens refused: %d token fetches and %v refusals in %s; statuses %v", fetched, refused, watch, p.Statuses)
+	if fetched > 12 || refused > 12 {
+		t.Errorf("%d token fetches, %v refusals in %s: not backed off", fetched, refused, watch)
+	}
+	if fetched < 2 {
+		t.Errorf("%d token fetches in %s: the page gave up", fetched, watch)
+	}
+	ts.spoil.Store(0)
+	testenv.Eventually(t, 30*time.Second, live(b))
 }

@@ -229,12 +229,11 @@ export function subscribe(base, feed, o = {}) {
     try {
       // A token first; again after a failure (it may have been a refusal)
       // or when it is about to expire.
-      let fresh = false;
-      if (source && (!tok || stale || tok.expires - sub.skew < Date.now() + 1e3)) await renew(true), (fresh = true);
+      if (source && (!tok || stale || tok.expires - sub.skew < Date.now() + 1e3)) await renew(true);
       const t0 = Date.now();
       let r = await fetch(desc, { credentials: "omit" });
       // Refused: a new token once, then the error (backed off).
-      if (source && r.status == 403 && !fresh) await renew(true), (r = await fetch(desc, { credentials: "omit" }));
+      if (source && r.status == 403) await renew(true), (r = await fetch(desc, { credentials: "omit" }));
       if (!r.ok) throw new Error("descriptor: HTTP " + r.status);
       const d = await r.json();
       if (closed) return;
