@@ -20,19 +20,22 @@ const macLen = 43
 // maxTSDigits bounds the window start's digits (seconds until year 33658).
 const maxTSDigits = 12
 
-// Token is a minted token and what it is good for.
+// Token is a minted token and what it is good for. As JSON (what an
+// operator's endpoint hands to the browser client, and what `marquee
+// token` prints): {"token","feed","key_id","window_start","expires"}, the
+// times in RFC 3339, UTC.
 type Token struct {
 	// Value is the token, one URL path segment: {kid}.{ts}-{mac}.
-	Value string
+	Value string `json:"token"`
 	// Feed is the feed it is bound to.
-	Feed string
+	Feed string `json:"feed"`
 	// KeyID is the id of the key that signed it.
-	KeyID string
-	// Start is the start of its window.
-	Start time.Time
+	KeyID string `json:"key_id"`
+	// Start is the start of its window (UTC).
+	Start time.Time `json:"window_start"`
 	// Expires is when it stops being valid: the window's end plus the
-	// overlap.
-	Expires time.Time
+	// overlap (UTC).
+	Expires time.Time `json:"expires"`
 }
 
 // Keyring mints and validates tokens: the keys, the window on the segment
@@ -107,7 +110,7 @@ func (k *Keyring) WindowStart(t time.Time) time.Time {
 	if s < 0 && s%w != 0 {
 		ts -= w
 	}
-	return time.Unix(ts, 0)
+	return time.Unix(ts, 0).UTC()
 }
 
 // Mint returns the token of feed for the window that holds now, signed
@@ -220,7 +223,7 @@ func (k *Keyring) Check(feed, value string, now time.Time) (Token, error) {
 		// length changed since).
 		return Token{}, ErrMalformed
 	}
-	start := time.Unix(secs, 0)
+	start := time.Unix(secs, 0).UTC()
 	expires := start.Add(k.window + k.overlap)
 	switch {
 	case now.Before(start.Add(-Skew)):

@@ -49,6 +49,19 @@ func TestVector(t *testing.T) {
 	}
 }
 
+func TestTokenJSON(t *testing.T) {
+	k := newKeyring(t, Config{Keys: "k1:" + testSecret})
+	tok, _ := k.Mint("scores", t0)
+	b, err := json.Marshal(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"token":"k1.1767225600-wBDhEHBv3MS8T5aBhX2xaF7uxU0llhQSFk-aQqWdRx4","feed":"scores","key_id":"k1","window_start":"2026-01-01T00:00:00Z","expires":"2026-01-01T00:11:00Z"}`
+	if string(b) != want {
+		t.Errorf("JSON\n%s\nwant\n%s", b, want)
+	}
+}
+
 func TestVectorsFile(t *testing.T) {
 	b, err := os.ReadFile("testdata/vectors.json")
 	if err != nil {
