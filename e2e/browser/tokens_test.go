@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"marquee/internal/testenv"
 	"marquee/origin"
 	"marquee/token"
@@ -100,26 +102,22 @@ func TestDashboardProtectedFeed(t *testing.T) {
 	}
 }
 
-func followProtected(t *testing.T, mode string) {
-	const seg = 2 * time.Second
-	n := testenv.StartNATS(t)
-	addr := freeAddr(t)
-	var keyring atomic.Pointer[token.Keyring] // the origin's, once it runs
-	ts := startTokenServer(t, keyring.Load, "http://"+addr)
-
+// startProtected starts an origin on addr with segments of seg (parts of
+// 1 s) whose feed prices is protected (windows of 2 segments), recommending
+// mode to clients (""; the default) and allowing the dashboard the other
+// origins, and a publisher of both demo feeds, an update every 20 ms.
+func startProtected(t *testing.T, n *testenv.NATS, addr string, seg time.Duration, mode string, origins ...string) (*testenv.Origin, *publisher) {
+	t.Helper()
 	cfg := origin.Defaults()
 	cfg.DrainDelay, cfg.DrainSpread = 0, 100*time.Millisecond
-	cfg.ClientMode = mode
-	cfg.DashboardOrigins = []string{ts.URL}
+	if mode != "" {
+		cfg.ClientMode = mode
+	}
+	cfg.DashboardOrigins = origins
 	o := testenv.StartOrigin(t, n, testenv.Options{
 		SegmentLength: seg, PartLength: time.Second, Addr: addr, Origin: &cfg,
 		Config: testenv.Protect(2, "prices"),
 	})
-	keys := o.Server.Tokens()
-	keyring.Store(keys)
-	if got := keys.Window() + keys.Overlap(); got != 3*seg {
-		t.Fatalf("window + overlap %s, want 2 segments + 1", got)
-	}
 	pub := newPublisher(t, n)
 	pub.waitStream()
 	pub.initial()
@@ -133,6 +131,22 @@ func followProtected(t *testing.T, mode string) {
 	})
 	pub.start(20 * time.Millisecond)
 	t.Cleanup(pub.halt)
+	return o, pub
+}
+
+func followProtected(t *testing.T, mode string) {
+	const seg = 2 * time.Second
+	n := testenv.StartNATS(t)
+	addr := freeAddr(t)
+	var keyring atomic.Pointer[token.Keyring] // the origin's, once it runs
+	ts := startTokenServer(t, keyring.Load, "http://"+addr)
+
+	o, pub := startProtected(t, n, addr, seg, mode, ts.URL)
+	keys := o.Server.Tokens()
+	keyring.Store(keys)
+	if got := keys.Window() + keys.Overlap(); got != 3*seg {
+		t.Fatalf("window + overlap %s, want 2 segments + 1", got)
+	}
 
 	b := startBrowser(t)
 	b.open(o.URL + "/?token_url=" + url.QueryEscape(ts.URL+"/token"))
@@ -329,4 +343,92 @@ func TestClientTokenRefused(t *testing.T) {
 	}
 	ts.spoil.Store(0)
 	testenv.Eventually(t, 30*time.Second, live(b))
+}
+
+// TestBoardEmbeddedProtected: a site embeds a protected feed's board with
+// token-url pointing at its own endpoint, which hands tokens only to a
+// visitor with the site's session cookie (the credentials the client's
+// fetch includes), next to a public feed's board. Both boards go live and
+// reach the origin's state; the endpoint saw the cookie every time; the
+// origin refused nothing.
+func TestBoardEmbeddedProtected(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser")
+	n := testenv.StartNATS(t)
+	o, pub := startProtected(t, n, freeAddr(t), 2*time.Second, "")
+	var withCookie, without atomic.Int64
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "viewer-1", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src "+o.URL+"; connect-src 'self' "+o.URL+
+				"; style-src 'unsafe-inline'; require-trusted-types-for 'script'; trusted-types 'none'")
+			fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>protected</title>
+<script type="module" src="%[1]s/v1/board.js"></script></head><body>
+<marquee-board feed="prices" origin="%[1]s" token-url="/live/token?feed={feed}"></marquee-board>
+<marquee-board feed="scores" origin="%[1]s"></marquee-board>
+</body></html>`, o.URL)
+		case "/live/token":
+			if c, err := r.Cookie("session"); err != nil || c.Value != "viewer-1" {
+				without.Add(1)
+				http.Error(w, "log in first", http.StatusUnauthorized)
+				return
+			}
+			withCookie.Add(1)
+			tok, err := o.Server.Tokens().Mint(r.URL.Query().Get("feed"), time.Now())
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(tok) // package token's own JSON
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(site.Close)
+
+	b := startBrowser(t)
+	if err := b.run(chromedp.Navigate(site.URL + "/")); err != nil {
+		t.Fatal(err)
+	}
+	read := func() map[string]embedded {
+		var e map[string]embedded
+		b.eval(embeddedJS, &e)
+		return e
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		e := read()
+		for _, f := range feedNames {
+			if e[f].Status != "live" || e[f].Rows == 0 {
+				return fmt.Errorf("board %s: %s, %d rows", f, e[f].Status, e[f].Rows)
+			}
+		}
+		return nil
+	})
+	pub.halt()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		e := read()
+		for _, f := range feedNames {
+			path := "/v1/feeds/" + f + "/snapshot"
+			if f == "prices" {
+				path = "/v1/feeds/" + f + "/t/" + o.Token(f) + "/snapshot"
+			}
+			var snap wire.Snapshot
+			testenv.GetJSON(t, o.URL+path, &snap)
+			if e[f].Seq != snap.Seq {
+				return fmt.Errorf("board %s holds seq %d, origin %d", f, e[f].Seq, snap.Seq)
+			}
+		}
+		return nil
+	})
+	if withCookie.Load() == 0 || without.Load() != 0 {
+		t.Errorf("token endpoint: %d requests with the session cookie, %d without; want some, none", withCookie.Load(), without.Load())
+	}
+	for _, reason := range append(slices.Clone(token.Reasons), "public_feed") {
+		if got := o.Metric("marquee_token_refused_total", map[string]string{"reason": reason}); got != 0 {
+			t.Errorf("marquee_token_refused_total{reason=%q} = %v, want 0", reason, got)
+		}
+	}
 }
