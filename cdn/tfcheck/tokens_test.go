@@ -252,6 +252,23 @@ func TestCloudflareTokens(t *testing.T) {
 			k := keyring(t, protected, tokenKeys...)
 			checkHMACCalls(t, firewall, k)
 
+			// Every rewrite rule serves some tokened route (none is dead),
+			// and the catch-all none.
+			used := map[string]bool{}
+			for _, p := range tokenPaths("prices", "k2.1767225600-"+strings.Repeat("A", 43)) {
+				f := map[string]string{"http.host": sampleHost, "http.request.uri.path": p}
+				for _, r := range rewrites {
+					if eval(t, r, f) {
+						used[r.ref] = true
+					}
+				}
+			}
+			for _, r := range rewrites {
+				if want := r.ref != "marquee_token_other"; used[r.ref] != want {
+					t.Errorf("URL rewrite rule %s: used by a tokened route = %v, want %v", r.ref, used[r.ref], want)
+				}
+			}
+
 			for _, c := range tokenCases(t, protected) {
 				var refused [2]bool
 				for i, lazy := range []bool{true, false} {
