@@ -87,7 +87,9 @@ var tokenInURL = regexp.MustCompile(`/v1/feeds/prices/t/([^/]+)(/|$)`)
 // "prices" is protected (windows of 2 segments, overlapping by one) and
 // "scores" public; the dashboard gets prices' tokens from the operator's
 // endpoint (?token_url=, another origin the page allows) and follows both
-// feeds across at least three window boundaries, in stream and parts mode.
+// feeds across at least three window boundaries, in stream, parts and
+// direct mode (where the client moves to a new stream with each new token,
+// before the origin ends the old one at its token's expiry).
 // Every update arrives exactly once (as in TestDashboardFollowsSegments);
 // the page never leaves live; every request for prices carries a token and
 // the page used at least three of them (it renewed across windows); the
@@ -97,7 +99,7 @@ var tokenInURL = regexp.MustCompile(`/v1/feeds/prices/t/([^/]+)(/|$)`)
 // loop.
 func TestDashboardProtectedFeed(t *testing.T) {
 	testenv.NeedProgram(t, "chromium", "chromium-browser") // before starting anything
-	for _, mode := range []string{"stream", "parts"} {
+	for _, mode := range []string{"stream", "parts", "direct"} {
 		t.Run(mode, func(t *testing.T) { followProtected(t, mode) })
 	}
 }
@@ -162,6 +164,12 @@ func followProtected(t *testing.T, mode string) {
 		page, err := b.feeds()
 		if err != nil {
 			return err
+		}
+		if mode == "direct" { // one stream per token: a snapshot when it opens
+			if n := len(ts.handedOut("prices")); n < 4 || page["prices"].Status != "live" {
+				return fmt.Errorf("prices: %d tokens so far, want 4 (three windows)", n)
+			}
+			return nil
 		}
 		for _, f := range feedNames {
 			if n := distinct(page[f].Segments); n < 7 {
