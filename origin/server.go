@@ -133,6 +133,9 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 	}
 	s.mux = mux
 	s.hand = newHandoff(s, hub.Config().Keepalive)
+	if tokens.Any() {
+		s.log.Info("protected feeds", "feeds", cfg.Tokens.ProtectedFeeds, "key_ids", tokens.KeyIDs(), "window", tokens.Window(), "overlap", tokens.Overlap())
+	}
 	return s
 }
 

@@ -96,6 +96,16 @@ func (k *Keyring) Any() bool { return k.all || len(k.protected) > 0 }
 // HasKeys reports whether any key is configured (minting needs one).
 func (k *Keyring) HasKeys() bool { return len(k.keys) > 0 }
 
+// KeyIDs returns the ids of the keys, the minting one first (ids are not
+// secret).
+func (k *Keyring) KeyIDs() []string {
+	ids := make([]string, len(k.keys))
+	for i, ky := range k.keys {
+		ids[i] = ky.id
+	}
+	return ids
+}
+
 // Window returns the window length.
 func (k *Keyring) Window() time.Duration { return k.window }
 

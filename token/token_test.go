@@ -235,6 +235,9 @@ func TestKeyRotation(t *testing.T) {
 	if err := both.Validate("scores", tok.Value, t0); err != nil {
 		t.Errorf("old token with both keys: %v", err)
 	}
+	if ids := both.KeyIDs(); len(ids) != 2 || ids[0] != "new" || ids[1] != "old" {
+		t.Errorf("KeyIDs = %v", ids)
+	}
 	fresh, _ := both.Mint("scores", t0)
 	if fresh.KeyID != "new" || !strings.HasPrefix(fresh.Value, "new.") {
 		t.Errorf("minted with %q: %q", fresh.KeyID, fresh.Value)
@@ -324,7 +327,7 @@ func TestSecretNeverShown(t *testing.T) {
 	var logged strings.Builder
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "keys", cfg.Keys)
 	j, _ := json.Marshal(cfg)
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%s", cfg.Keys), string(j), logged.String()} {
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%q", cfg.Keys), fmt.Sprint(cfg.Keys), string(j), logged.String()} {
 		if strings.Contains(s, "0123456789abcdef") {
 			t.Errorf("secret shown: %s", s)
 		}

@@ -419,38 +419,49 @@ func TestHeadersGolden(t *testing.T) {
 		}
 		cancel()
 		resp.Body.Close()
-		name := strings.ReplaceAll(p, strconv.FormatInt(seg, 10), "{current}")
-		fmt.Fprintf(&out, "%s %d\n", name, resp.StatusCode)
-		keys := make([]string, 0, len(resp.Header))
-		for k := range resp.Header {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			v := strings.Join(resp.Header[k], ", ")
-			switch k {
-			case "Date", "Content-Length", "Marquee-Response-Id", "Marquee-Segment":
-				v = "*"
-			case "Cache-Control", "Cdn-Cache-Control":
-				v = maskNumber(v, "s-maxage=")
-				if strings.Contains(name, "{current}") {
-					v = maskNumber(v, "max-age=")
-				}
-			}
-			fmt.Fprintf(&out, "  %s: %s\n", k, v)
-		}
+		recordHeaders(&out, strings.ReplaceAll(p, strconv.FormatInt(seg, 10), "{current}"), resp)
 	}
-	golden := filepath.Join("testdata", "headers.golden")
+	checkGolden(t, "headers.golden", out.String())
+}
+
+// recordHeaders writes the status and the sorted header of resp under
+// name, with what changes from run to run masked.
+func recordHeaders(out *strings.Builder, name string, resp *http.Response) {
+	fmt.Fprintf(out, "%s %d\n", name, resp.StatusCode)
+	keys := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := strings.Join(resp.Header[k], ", ")
+		switch k {
+		case "Date", "Content-Length", "Marquee-Response-Id", "Marquee-Segment":
+			v = "*"
+		case "Cache-Control", "Cdn-Cache-Control":
+			v = maskNumber(v, "s-maxage=")
+			if strings.Contains(name, "{current}") {
+				v = maskNumber(v, "max-age=")
+			}
+		}
+		fmt.Fprintf(out, "  %s: %s\n", k, v)
+	}
+}
+
+// checkGolden compares got with testdata/name (rewritten with -update).
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *update {
 		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(golden, []byte(out.String()), 0o644)
+		os.WriteFile(golden, []byte(got), 0o644)
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
 		t.Fatalf("%v (run with -update)", err)
 	}
-	if out.String() != string(want) {
-		t.Errorf("headers differ from %s (run with -update and review the diff):\n%s", golden, out.String())
+	if got != string(want) {
+		t.Errorf("headers differ from %s (run with -update and review the diff):\n%s", golden, got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"marquee/internal/app"
 	"marquee/internal/testenv"
 	"marquee/sse"
+	"marquee/token"
 	"marquee/wire"
 )
 
@@ -102,9 +105,14 @@ func TestTokenDirectExpires(t *testing.T) {
 	if now := time.Now(); now.Before(tok.Expires) {
 		t.Errorf("direct stream ended at %v, before its token expired (%v)", now, tok.Expires)
 	}
-	if got := o.Metric("marquee_http_streams_closed_total", map[string]string{"mode": "direct", "reason": "token_expired"}); got != 1 {
-		t.Errorf("closed{direct, token_expired} = %v, want 1", got)
-	}
+	// Counted once the writer has closed the connection, which the viewer
+	// may see first.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if got := o.Metric("marquee_http_streams_closed_total", map[string]string{"mode": "direct", "reason": "token_expired"}); got != 1 {
+			return fmt.Errorf("closed{direct, token_expired} = %v, want 1", got)
+		}
+		return nil
+	})
 	if got := o.Metric("marquee_http_handed_off_total", map[string]string{"mode": "direct"}); got != 1 && runtime.GOOS == "linux" {
 		t.Errorf("handed_off{direct} = %v, want 1: the hand-off path is what this test is for", got)
 	}
@@ -138,4 +146,102 @@ func TestTokenDirectExpires(t *testing.T) {
 	if ev.Type != "update" || json.Unmarshal(ev.Data, &u) != nil || u.Key != "b" || ev.ID != seqB {
 		t.Errorf("resumed with %s id %s %s, want update b (id %s)", ev.Type, ev.ID, ev.Data, seqB)
 	}
+}
+
+// TestTokenHeadersGolden records the headers of a protected feed's
+// responses: the refusals (no-store for the browser and the CDN) and the
+// tokened descriptor and segment (cached like their public twins).
+func TestTokenHeadersGolden(t *testing.T) {
+	n := testenv.StartNATS(t)
+	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 3 * time.Second, Config: testenv.Protect(0, "scores")})
+	n.Publish("feeds.scores.init", `{"x":0}`)
+	n.Publish("feeds.prices.init", `{"p":1}`)
+	waitFeed(t, o, "scores")
+	waitFeed(t, o, "prices")
+	seg := freshSegment(t, o, "prices")
+	tok, other := o.Token("scores"), o.Token("prices")
+	var out strings.Builder
+	for _, p := range []string{
+		"/v1/feeds/scores",
+		"/v1/feeds/scores/t/k1.1-" + strings.Repeat("A", 43),
+		"/v1/feeds/prices/t/" + other,
+		"/v1/feeds/scores/t/" + tok,
+		fmt.Sprintf("/v1/feeds/scores/t/%s/segments/%d", tok, seg),
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", o.URL+p, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		resp.Body.Close()
+		name := strings.ReplaceAll(p, strconv.FormatInt(seg, 10), "{current}")
+		name = strings.ReplaceAll(name, tok, "{token}")
+		name = strings.ReplaceAll(name, other, "{token}")
+		recordHeaders(&out, name, resp)
+	}
+	checkGolden(t, "token-headers.golden", out.String())
+}
+
+// TestTokenKeyRotation: the rotation procedure of the README on a running
+// origin (restarted with each new setting): a token of the old key stays
+// valid while the key is listed, the new key mints once it is first, and
+// once the old key is removed its tokens are refused as unknown_key.
+func TestTokenKeyRotation(t *testing.T) {
+	const (
+		oldKey = "k0:the-old-secret-0123456789"
+		newKey = "k1:the-new-secret-0123456789"
+	)
+	keys := oldKey
+	n := testenv.StartNATS(t)
+	o := testenv.StartOrigin(t, n, testenv.Options{SegmentLength: 2 * time.Second, Config: func(c *app.Config) {
+		c.Origin.Tokens.Keys = token.Secret(keys) // read at every (re)start
+		c.Origin.Tokens.ProtectedFeeds = []string{"scores"}
+	}})
+	n.Publish("feeds.scores.init", `{"x":0}`)
+	waitFeed(t, o, "scores")
+	status := func(tok string) int {
+		t.Helper()
+		resp := get(t, o.URL+"/v1/feeds/scores/t/"+tok+"/snapshot", nil)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	old := o.Token("scores")
+	if !strings.HasPrefix(old, "k0.") || status(old) != 200 {
+		t.Fatalf("old key: token %q, status %d", old, status(old))
+	}
+	for _, step := range []struct {
+		keys      string
+		mints     string
+		oldStatus int
+	}{
+		{oldKey + "," + newKey, "k0.", 200}, // 1. the new key validates everywhere
+		{newKey + "," + oldKey, "k1.", 200}, // 2. it mints; old tokens still work
+		{newKey, "k1.", 403},                // 3. the old key is gone
+	} {
+		keys = step.keys
+		o.Restart()
+		waitFeed(t, o, "scores")
+		tok := o.Token("scores")
+		if !strings.HasPrefix(tok, step.mints) || status(tok) != 200 {
+			t.Errorf("keys %s: minted %q (status %d), want a %s token that is served", ids(step.keys), tok, status(tok), step.mints)
+		}
+		if got := status(old); got != step.oldStatus {
+			t.Errorf("keys %s: the old key's token: %d, want %d", ids(step.keys), got, step.oldStatus)
+		}
+	}
+	if got := o.Metric("marquee_token_refused_total", map[string]string{"reason": "unknown_key"}); got != 1 {
+		t.Errorf("refused{unknown_key} = %v, want 1", got)
+	}
+}
+
+// ids returns the key ids of a MARQUEE_TOKEN_KEYS value (never a secret).
+func ids(keys string) string {
+	var out []string
+	for kv := range strings.SplitSeq(keys, ",") {
+		id, _, _ := strings.Cut(kv, ":")
+		out = append(out, id)
+	}
+	return strings.Join(out, ",")
 }
