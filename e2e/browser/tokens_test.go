@@ -441,3 +441,41 @@ func TestBoardEmbeddedProtected(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardWithoutTokenSource: opened without ?token_url=, the
+// dashboard names the protected feed (a "protected" chip, no board) and
+// never requests its routes, and shows the public feed as before; a
+// ?token_url= of an origin the page does not allow is ignored the same way.
+func TestDashboardWithoutTokenSource(t *testing.T) {
+	testenv.NeedProgram(t, "chromium", "chromium-browser")
+	n := testenv.StartNATS(t)
+	o, _ := startProtected(t, n, freeAddr(t), 2*time.Second, "")
+	b := startBrowser(t)
+	for _, q := range []string{"", "?token_url=" + url.QueryEscape("http://not-allowed.example/token")} {
+		b.open(o.URL + "/" + q)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			var chip string
+			b.eval(`[...document.querySelectorAll("#feed-status li")].find((li) => li.textContent.includes("prices"))?.dataset.state ?? ""`, &chip)
+			if chip != "protected" {
+				return fmt.Errorf("prices chip state %q, want protected", chip)
+			}
+			if s := b.mustFeeds()["scores"].Status; s != "live" {
+				return fmt.Errorf("scores: %q", s)
+			}
+			return nil
+		})
+		var boards int
+		b.eval(`document.querySelectorAll('marquee-board[feed="prices"]').length`, &boards)
+		if boards != 0 {
+			t.Errorf("%q: %d boards for the protected feed without a token source", q, boards)
+		}
+	}
+	for _, f := range b.fetchRequests() {
+		if strings.Contains(f.URL, "/v1/feeds/prices") {
+			t.Errorf("request for the protected feed without a token source: %s", f.URL)
+		}
+	}
+	if got := o.Metric("marquee_token_refused_total", map[string]string{"reason": token.ReasonMissing}); got != 0 {
+		t.Errorf("marquee_token_refused_total{reason=missing} = %v, want 0", got)
+	}
+}
