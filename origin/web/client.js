@@ -59,10 +59,11 @@ export function subscribe(base, feed, o = {}) {
   let t, timer, waiting, fails = 0, since = 0, closed = false;
   // Tokens (protected feeds): source, the token source; tok, the token in
   // use; stale, a failure since it was fetched (a refusal looks like any
-  // other failure to an EventSource); renewTimer and renewFails, the next
+  // other failure to an EventSource); win, the window length once known;
+  // renewTimer and renewFails, the next
   // renewal and the failed ones in a row.
   const source = tokenSource(o.token, feed);
-  let tok, stale = false, renewTimer, renewFails = 0;
+  let tok, stale = false, renewTimer, renewFails = 0, win = Infinity;
   // Gap repair (see gap): fix is the seq the state must reach, 0 with no
   // gap; fixTimer, the next attempt; again, the attempts at this gap.
   let fix = 0, fixTimer, fixAt, lastGap = 0, tries = 0, again;
@@ -195,7 +196,10 @@ export function subscribe(base, feed, o = {}) {
       const expires = typeof exp == "number" ? exp : Date.parse(exp);
       if (typeof value != "string" || !/^[A-Za-z0-9]{1,16}\.[0-9]{1,12}-[A-Za-z0-9_-]{43}$/.test(value) || !isFinite(expires))
         throw new Error("token source: no token in the answer");
-      tok = sub.token = { value, expires };
+      const st = x.window_start ?? x.Start, start = typeof st == "number" ? st : Date.parse(st);
+      // Two windows in a row tell the window's length.
+      if (held && start > held.start) win = Math.min(win, start - held.start);
+      tok = sub.token = { value, expires, start };
       desc = new URL(x.descriptor_url || plain, plain);
       retoken(desc);
       stale = false;
@@ -210,18 +214,19 @@ export function subscribe(base, feed, o = {}) {
     }
   }
 
-  // schedule has the next renewal due once the next window has started:
-  // one segment before this token expires (the default overlap is one
-  // segment), plus a jitter that spreads the viewers' fetches; sooner
-  // when the answer was the same token again. Never after the token
-  // expires.
+  // schedule has the next renewal due once the next window has started
+  // (its start once the window length is known, else one segment before
+  // this token expires: the default overlap is one segment), plus a jitter
+  // that spreads the viewers' fetches; after a back-off when the answer
+  // was the same token again (asked too early). Always before the token
+  // expires, by this page's clock.
   function schedule(same) {
     clearTimeout(renewTimer);
     const seg = (sub.descriptor?.segment_length || 10) * 1e3;
-    const end = tok.expires - sub.skew; // by this page's clock
-    const jitter = Math.random() * Math.min(seg / 4, 2e3);
-    const at = same ? Date.now() + backoff(renewFails) : Math.min(end - seg + jitter, end - Math.min(seg / 4, 1e3));
-    renewTimer = setTimeout(() => renew().catch(noop), Math.max(at - Date.now(), 1e3));
+    const end = tok.expires - sub.skew, last = end - Math.min(seg / 4, 1e3);
+    const next = (isFinite(win) && isFinite(tok.start) ? tok.start + win : tok.expires - seg) - sub.skew;
+    const at = same ? Date.now() + backoff(renewFails) : next + Math.random() * Math.min(seg / 4, 2e3);
+    renewTimer = setTimeout(() => renew().catch(noop), Math.max(Math.min(at, last) - Date.now(), 1e3));
   }
 
   async function start() {
