@@ -130,6 +130,13 @@ func tfFunctions() map[string]function.Function {
 		"lower":      stdlib.LowerFunc,
 		"regex":      stdlib.RegexFunc,
 		"slice":      stdlib.SliceFunc,
+		// Terraform's sensitivity marks are not modelled: nonsensitive
+		// is the identity.
+		"nonsensitive": function.New(&function.Spec{
+			Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowNull: true}},
+			Type:   func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+			Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
+		}),
 		"file": function.New(&function.Spec{
 			Params: []function.Parameter{{Name: "path", Type: cty.String}},
 			Type:   function.StaticReturnType(cty.String),

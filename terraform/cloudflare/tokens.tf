@@ -32,7 +32,9 @@
 # cdn/tfcheck evaluates these rules against tokens minted by package token.
 
 locals {
-  token_on = length(var.token_keys) > 0
+  # Whether there are keys is no secret, and count may not depend on a
+  # sensitive value.
+  token_on = nonsensitive(length(var.token_keys) > 0)
 
   # Window length + overlap, in seconds (MARQUEE_TOKEN_WINDOW segments of
   # MARQUEE_SEGMENT_LENGTH, plus MARQUEE_TOKEN_OVERLAP; null or 0: one segment).
