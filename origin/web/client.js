@@ -8,10 +8,10 @@
 //     onDrop(seq, kind) {},             // ignored: "update" (duplicate, old), "gap" (an update after one), "snapshot" (old)
 //     onGap(info) {},                   // a gap seen ({held, prev, seq, key}) or repaired ({repaired: true, ms, repairs})
 //     mode: "parts",                    // default: the descriptor's mode (else "stream")
-//     token: "https://app.example/marquee-token", // protected feeds only: a token source (below)
+//     token: "/live/token",             // protected feeds: a token source (below)
 //   });
 //   feed.state; feed.seq; feed.segment; feed.time; feed.status; feed.skew; feed.mode; feed.close();
-//   feed.token; // protected feeds: {value, expires} of the token in use (expires: unix ms)
+//   feed.token; // protected feeds: {value, expires, start} (unix ms) of the token in use
 //   feed.stats; // {gaps, repairs, gapsRepaired}: gaps seen, repair attempts, gaps repaired
 //   // (feed.seq, feed.segment, feed.time: those of the state held; time, unix ms)
 //
@@ -29,19 +29,14 @@
 // dropped and the client repairs itself (see gap). Updates without prev
 // (older origins) are applied as before.
 //
-// Protected feeds (MARQUEE_PROTECTED_FEEDS): every URL holds a token of
-// the feed's current window, /v1/feeds/{feed}/t/{token}/..., the same for
-// every viewer, so edges still collapse. The token source is the URL of
-// the operator's endpoint, fetched with the page's credentials ("{feed}"
-// in it is replaced by the feed's name, else ?feed= is added), or a
-// function (feed) => Promise; either gives what `marquee token` prints:
-// {token, expires, descriptor_url} (expires: RFC 3339 or unix ms). The
-// client fetches a token before the first descriptor, puts the current one
-// into every URL it follows (the "next" events inside the shared segment
-// bytes name un-tokened URLs), and renews it once the next window has
-// started: windows overlap (MARQUEE_TOKEN_OVERLAP), so the old token serves
-// until the new one arrives, retried with a back-off. A refusal makes it
-// fetch a token again before it reconnects, backed off like any failure.
+// Protected feeds: every URL holds the token of the current window
+// (/v1/feeds/{feed}/t/{token}/...), the same for every viewer. The token
+// source is a URL fetched with the page's credentials ("{feed}" in it is
+// replaced, else ?feed= is added) or a function (feed) => Promise, giving
+// {token, expires, window_start, descriptor_url} as `marquee token` prints.
+// The client puts the current token into every URL it follows ("next"
+// events name un-tokened ones) and renews it once the next window started
+// (windows overlap, so the old one serves meanwhile).
 //
 // Modes: "stream" reads whole segments (edges that stream to late joiners),
 // "parts" reads them in parts (edges that buffer whole responses), "direct"
@@ -57,11 +52,9 @@ export function subscribe(base, feed, o = {}) {
   let desc = plain;
   const backoff = (n) => Math.min(o.maxDelay || 15e3, (o.minDelay || 500) * 2 ** n) * (0.5 + Math.random() / 2);
   let t, timer, waiting, fails = 0, since = 0, closed = false;
-  // Tokens (protected feeds): source, the token source; tok, the token in
-  // use; stale, a failure since it was fetched (a refusal looks like any
-  // other failure to an EventSource); win, the window length once known;
-  // renewTimer and renewFails, the next
-  // renewal and the failed ones in a row.
+  // Tokens: tok, the one in use; stale, a failure since (to an
+  // EventSource a refusal is any failure); win, the window length once
+  // known; renewTimer, renewFails: the next renewal, failures in a row.
   const source = tokenSource(o.token, feed);
   let tok, stale = false, renewTimer, renewFails = 0, win = Infinity;
   // Gap repair (see gap): fix is the seq the state must reach, 0 with no
@@ -173,8 +166,7 @@ export function subscribe(base, feed, o = {}) {
     }
   }
 
-  // retoken puts the current token into a URL of the feed: after the
-  // feed's name, in place of any token there.
+  // retoken puts the current token after the feed's name.
   const tail = new RegExp("^(.*/" + encodeURIComponent(feed).replace(/[.*+?^${}()|[\]\\]/g, "\\$&") +
     ")(?:/t/[^/]*)?((?:/(?:segments|snapshot|events)(?:/.*)?)?)$");
   function retoken(url) {
@@ -183,22 +175,18 @@ export function subscribe(base, feed, o = {}) {
     return url.href;
   }
 
-  // renew fetches a token. A failure keeps the old one (windows overlap)
-  // and tries again after a back-off; a token of the same window as the
-  // one held (asked too early) is asked again a little later.
+  // renew fetches a token; a failure keeps the old one and tries again
+  // after a back-off (unless start does: once).
   async function renew(once) {
     clearTimeout(renewTimer);
     const held = tok;
     try {
       const x = (await source()) || {};
       if (closed) return;
-      const value = x.token ?? x.Value, exp = x.expires ?? x.Expires; // Go's token.Token as JSON, too
-      const expires = typeof exp == "number" ? exp : Date.parse(exp);
-      if (typeof value != "string" || !/^[A-Za-z0-9]{1,16}\.[0-9]{1,12}-[A-Za-z0-9_-]{43}$/.test(value) || !isFinite(expires))
-        throw new Error("token source: no token in the answer");
-      const st = x.window_start ?? x.Start, start = typeof st == "number" ? st : Date.parse(st);
-      // Two windows in a row tell the window's length.
-      if (held && start > held.start) win = Math.min(win, start - held.start);
+      const ms = (v) => (typeof v == "number" ? v : Date.parse(v));
+      const value = x.token, expires = ms(x.expires), start = ms(x.window_start);
+      if (typeof value != "string" || !/^[\w.-]+$/.test(value) || !isFinite(expires)) throw new Error("token source: no token");
+      if (held && start > held.start) win = Math.min(win, start - held.start); // two windows tell its length
       tok = sub.token = { value, expires, start };
       desc = new URL(x.descriptor_url || plain, plain);
       retoken(desc);
@@ -208,18 +196,14 @@ export function subscribe(base, feed, o = {}) {
       schedule(same);
       if (held && !same) t && t.retoken && t.retoken();
     } catch (e) {
-      // From start (once), its back-off retries; else this one does.
       if (!closed && !once) renewTimer = setTimeout(() => renew().catch(noop), backoff(renewFails++));
       throw e;
     }
   }
 
-  // schedule has the next renewal due once the next window has started
-  // (its start once the window length is known, else one segment before
-  // this token expires: the default overlap is one segment), plus a jitter
-  // that spreads the viewers' fetches; after a back-off when the answer
-  // was the same token again (asked too early). Always before the token
-  // expires, by this page's clock.
+  // schedule has the next renewal due at the next window's start (else one
+  // segment before expiry: the default overlap) plus a jitter, backed off
+  // when it got the same token again (too early); never after expiry.
   function schedule(same) {
     clearTimeout(renewTimer);
     const seg = (sub.descriptor?.segment_length || 10) * 1e3;
@@ -232,8 +216,7 @@ export function subscribe(base, feed, o = {}) {
   async function start() {
     waiting = false;
     try {
-      // A token first; again after a failure (it may have been a refusal)
-      // or when it is about to expire.
+      // A token first; again after a failure or near its expiry.
       if (source && (!tok || stale || tok.expires - sub.skew < Date.now() + 1e3)) await renew(true);
       const t0 = Date.now();
       let r = await fetch(desc, { credentials: "omit" });
@@ -269,20 +252,18 @@ export function subscribe(base, feed, o = {}) {
   return sub;
 }
 
-// tokenSource returns a function that fetches a token of feed from src (a
-// URL or a function), or null without src.
+// tokenSource returns a fetcher of feed's tokens from src (URL or
+// function), or null.
 function tokenSource(src, feed) {
-  if (!src) return null;
-  if (typeof src == "function") return () => Promise.resolve(src(feed));
-  return async () => {
-    const u = String(src).includes("{feed}")
-      ? new URL(String(src).replaceAll("{feed}", encodeURIComponent(feed)), location.href)
-      : new URL(src, location.href);
-    if (!String(src).includes("{feed}")) u.searchParams.set("feed", feed);
+  if (typeof src == "function") return async () => src(feed);
+  const s = String(src || "");
+  return src && (async () => {
+    const u = new URL(s.replaceAll("{feed}", encodeURIComponent(feed)), location.href);
+    if (!s.includes("{feed}")) u.searchParams.set("feed", feed);
     const r = await fetch(u, { credentials: "include", cache: "no-store" });
     if (!r.ok) throw new Error("token source: HTTP " + r.status);
     return r.json();
-  };
+  });
 }
 
 // listen opens an EventSource and calls on(type, data) while ok() holds.
@@ -375,10 +356,7 @@ transports.direct = (d, sink) => {
   open();
   return {
     repair: open,
-    // The origin ends a tokened direct stream when its token expires:
-    // move to the new token before that (the new stream starts with a
-    // snapshot).
-    retoken: open,
+    retoken: open, // before the origin ends it at the old token's expiry
     close() {
       es.close();
       es = null;
