@@ -33,6 +33,9 @@ type tokenServer struct {
 	spoil  atomic.Int64
 	mu     sync.Mutex          // guards the fields below
 	minted map[string][]string // feed -> tokens handed out, in order
+	// rotate, when set, mints with the listed keys in turn (a rotation in
+	// progress: both validate at the origin).
+	rotate []string
 }
 
 func startTokenServer(t *testing.T, keys func() *token.Keyring, pageOrigin string) *tokenServer {
@@ -44,6 +47,11 @@ func startTokenServer(t *testing.T, keys func() *token.Keyring, pageOrigin strin
 		w.Header().Set("Cache-Control", "no-store")
 		feed := r.URL.Query().Get("feed")
 		tok, err := keys().Mint(feed, time.Now())
+		ts.mu.Lock()
+		if ts.rotate != nil {
+			tok, err = keys().MintWithKey(feed, ts.rotate[len(ts.minted[feed])%len(ts.rotate)], time.Now())
+		}
+		ts.mu.Unlock()
 		if r.URL.Path != "/token" || err != nil {
 			http.Error(w, fmt.Sprint("no token: ", err), http.StatusBadRequest)
 			return
@@ -95,8 +103,9 @@ var tokenInURL = regexp.MustCompile(`/v1/feeds/prices/t/([^/]+)(/|$)`)
 // the page used at least three of them (it renewed across windows); the
 // origin refused nothing (marquee_token_refused_total stays 0 for every
 // reason: no request without a token, with an expired one or another
-// feed's); and the page fetched a token about once per window, not in a
-// loop.
+// feed's); tokens of both listed keys work (the endpoint mints with them in
+// turn, as during a key rotation); and the page fetched a token about once
+// per window, not in a loop.
 func TestDashboardProtectedFeed(t *testing.T) {
 	testenv.NeedProgram(t, "chromium", "chromium-browser") // before starting anything
 	for _, mode := range []string{"stream", "parts", "direct"} {
@@ -142,7 +151,9 @@ func followProtected(t *testing.T, mode string) {
 	addr := freeAddr(t)
 	var keyring atomic.Pointer[token.Keyring] // the origin's, once it runs
 	ts := startTokenServer(t, keyring.Load, "http://"+addr)
-
+	ts.mu.Lock()
+	ts.rotate = []string{"k1", "k0"} // testenv.TokenKeys
+	ts.mu.Unlock()
 	o, pub := startProtected(t, n, addr, seg, mode, ts.URL)
 	keys := o.Server.Tokens()
 	keyring.Store(keys)
@@ -230,6 +241,13 @@ func followProtected(t *testing.T, mode string) {
 		if strings.Contains(u, "/v1/feeds/scores/t/") {
 			t.Errorf("request with a token for the public feed: %s", u)
 		}
+	}
+	kids := map[string]bool{}
+	for v := range used {
+		kids[v[:strings.IndexByte(v, '.')]] = true
+	}
+	if !kids["k1"] || !kids["k0"] {
+		t.Errorf("tokens of keys %v used, want both k1 (minting) and k0 (still listed)", kids)
 	}
 	if len(used) < 3 {
 		t.Errorf("the page used %d tokens for prices in %s (%d window boundaries), want at least 3", len(used), elapsed.Round(time.Second), int(elapsed/(2*seg)))
