@@ -3,6 +3,7 @@ package tfcheck
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -422,8 +423,19 @@ type cfFunctionResult struct {
 // Node runs a superset of the cloudfront-js-2.0 runtime's language.
 func runCloudFrontFunction(t *testing.T, code string, uris []string) []cfFunctionResult {
 	t.Helper()
+	return runCloudFrontFunctionAt(t, code, uris, time.Time{})
+}
+
+// runCloudFrontFunctionAt is runCloudFrontFunction with the function's
+// clock (Date.now) at now; the zero time leaves the real clock.
+func runCloudFrontFunctionAt(t *testing.T, code string, uris []string, now time.Time) []cfFunctionResult {
+	t.Helper()
 	node := testenv.NeedProgram(t, "node", "nodejs")
-	driver := code + `
+	clock := ""
+	if !now.IsZero() {
+		clock = fmt.Sprintf("Date.now = () => %d;\n", now.UnixMilli())
+	}
+	driver := clock + code + `
 const uris = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const out = uris.map((uri) => {
   const r = handler({ version: "1.0", context: { eventType: "viewer-request" }, viewer: { ip: "192.0.2.1" },

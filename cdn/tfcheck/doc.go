@@ -11,10 +11,12 @@
 // segmenter and origin: no cookie, header or query string in the cache key of
 // a cacheable route, no compression of streams, the origin's TTLs in charge,
 // read timeouts at least twice the keepalive, every route covered by exactly
-// one rule or behaviour of its class. Cloudflare rule expressions are
-// evaluated by a small interpreter of the subset of the Rules language the
-// module uses (rulesexpr_test.go); CloudFront path patterns by CloudFront's
-// wildcard rules.
+// one rule or behaviour of its class; and the edges' checks of protected
+// feeds' tokens against tokens minted by package token (tokens_test.go).
+// Cloudflare rule expressions are evaluated by a small interpreter of the
+// subset of the Rules language the module uses (rulesexpr_test.go,
+// rulesfunc_test.go); CloudFront path patterns by CloudFront's wildcard
+// rules, CloudFront Functions with Node.js.
 //
 // Provider schemas are not available offline, so attribute names are only
 // as right as docs/terraform.md says they were checked: "terraform validate"

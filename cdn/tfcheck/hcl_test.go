@@ -118,16 +118,25 @@ func loadModule(t *testing.T, dir string, given map[string]cty.Value) *tfModule 
 
 func tfFunctions() map[string]function.Function {
 	return map[string]function.Function{
-		"can":      tryfunc.CanFunc,
-		"coalesce": stdlib.CoalesceFunc,
-		"concat":   stdlib.ConcatFunc,
-		"contains": stdlib.ContainsFunc,
-		"format":   stdlib.FormatFunc,
-		"join":     stdlib.JoinFunc,
-		"length":   stdlib.LengthFunc,
-		"lower":    stdlib.LowerFunc,
-		"regex":    stdlib.RegexFunc,
-		"slice":    stdlib.SliceFunc,
+		"can":        tryfunc.CanFunc,
+		"coalesce":   stdlib.CoalesceFunc,
+		"concat":     stdlib.ConcatFunc,
+		"contains":   stdlib.ContainsFunc,
+		"floor":      stdlib.FloorFunc,
+		"format":     stdlib.FormatFunc,
+		"jsonencode": stdlib.JSONEncodeFunc,
+		"join":       stdlib.JoinFunc,
+		"length":     stdlib.LengthFunc,
+		"lower":      stdlib.LowerFunc,
+		"regex":      stdlib.RegexFunc,
+		"slice":      stdlib.SliceFunc,
+		// Terraform's sensitivity marks are not modelled: nonsensitive
+		// is the identity.
+		"nonsensitive": function.New(&function.Spec{
+			Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowNull: true}},
+			Type:   func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+			Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
+		}),
 		"file": function.New(&function.Spec{
 			Params: []function.Parameter{{Name: "path", Type: cty.String}},
 			Type:   function.StaticReturnType(cty.String),

@@ -45,6 +45,9 @@ var routeSamples = map[string][]string{
 	"n":    {"0", "29466120"},
 	"k":    {"0", "59"},
 	"file": {"app.css", "dashboard.v2.js"},
+	// Well-formed tokens (package token), one with every character a mac
+	// may hold.
+	"token": {"k1.1767225600-wBDhEHBv3MS8T5aBhX2xaF7uxU0llhQSFk-aQqWdRx4", "K9z.1767225000-_-" + strings.Repeat("a", 41)},
 }
 
 // routeExamples returns request paths that pattern matches.

@@ -213,7 +213,7 @@ func lexCloudflare(src string) ([]cfToken, error) {
 			strings.HasPrefix(src[i:], "&&") || strings.HasPrefix(src[i:], "||"):
 			out = append(out, cfToken{kind: src[i : i+2]})
 			i += 2
-		case strings.ContainsRune("(){}!", rune(c)):
+		case strings.ContainsRune("(){}!,", rune(c)):
 			out = append(out, cfToken{kind: string(c)})
 			i++
 		case c == '"' || (c == 'r' && i+1 < len(src) && src[i+1] == '"'):
@@ -334,6 +334,9 @@ func (p *cfParser) primary() (cfExpr, error) {
 		return e, nil
 	}
 	field := p.peek()
+	if field.kind == "ident" && p.pos+1 < len(p.toks) && p.toks[p.pos+1].kind == "(" {
+		return p.call()
+	}
 	if field.kind != "ident" || !strings.Contains(field.text, ".") {
 		return nil, fmt.Errorf("want a field, got %v", field)
 	}

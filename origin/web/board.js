@@ -18,6 +18,10 @@
 //   keys     show only keys that start with one of these space-separated prefixes
 //   sort     the column sorted by at first ("pct", "-pct": descending)
 //   theme    light | dark; default: the viewer's prefers-color-scheme
+//   token-url  a protected feed's token source (also data-token-url): the
+//            URL of the site's endpoint that hands its users tokens, fetched
+//            with the page's credentials; "{feed}" in it is replaced by the
+//            feed's name, else ?feed= is added (see client.js)
 //
 // Theming: custom properties set on the element (or any ancestor), each
 // with a light and a dark default: --marquee-bg, --marquee-fg,
@@ -30,7 +34,9 @@
 //
 // Properties: subscription (the client's, see client.js), kind ("scores",
 // "prices", "table"; "" until known), status (the client's), hooks (extra
-// client callbacks, called after the board's: set before it connects).
+// client callbacks, called after the board's: set before it connects),
+// tokenSource (instead of token-url: (feed) => Promise of a token, set
+// before it connects).
 // Event: "marquee-status" (bubbles), detail {status, stale}.
 //
 // While not live (after data was shown) the board is stale: the table
@@ -263,9 +269,10 @@ const words = { "": "Connecting", "catching-up": "Catching up", live: "Live", re
 const sortName = (c) => c.name || c.id; // what the sort attribute names
 
 export class MarqueeBoard extends HTMLElement {
-  static observedAttributes = ["feed", "origin", "src", "mode", "kind", "heading", "limit", "keys", "sort"];
+  static observedAttributes = ["feed", "origin", "src", "mode", "token-url", "data-token-url", "kind", "heading", "limit", "keys", "sort"];
 
   hooks = {};
+  tokenSource = null;
   // What the kinds' fill and tick see.
   #v = {
     rows: new Map(), // key -> tr
@@ -325,7 +332,7 @@ export class MarqueeBoard extends HTMLElement {
 
   attributeChangedCallback(name, old, now) {
     if (old === now || !this.#sub) return;
-    if (["feed", "origin", "src", "mode"].includes(name)) this.#stop(), this.#start();
+    if (["feed", "origin", "src", "mode", "token-url", "data-token-url"].includes(name)) this.#stop(), this.#start();
     else {
       if (name == "sort") this.#sortFrom(now), this.#setKind(this.#kind);
       this.#redraw();
@@ -344,12 +351,14 @@ export class MarqueeBoard extends HTMLElement {
       }
     };
     const origin = this.getAttribute("origin") || here, src = this.getAttribute("src");
+    const tokenURL = this.getAttribute("token-url") || this.getAttribute("data-token-url");
     this.#sortFrom(this.getAttribute("sort"));
     this.#title();
     this.#setKind(null);
     this.#sub = subscribe(origin, feed, {
       mode: this.getAttribute("mode") || undefined,
       url: src ? new URL(src, location.href).href : undefined,
+      token: this.tokenSource || tokenURL || undefined, // the client resolves it (after "{feed}")
       onState: (state, snap) => {
         this.#redraw();
         call("onState", state, snap);

@@ -8,8 +8,10 @@
 //     onDrop(seq, kind) {},             // ignored: "update" (duplicate, old), "gap" (an update after one), "snapshot" (old)
 //     onGap(info) {},                   // a gap seen ({held, prev, seq, key}) or repaired ({repaired: true, ms, repairs})
 //     mode: "parts",                    // default: the descriptor's mode (else "stream")
+//     token: "/live/token",             // protected feeds: a token source (below)
 //   });
 //   feed.state; feed.seq; feed.segment; feed.time; feed.status; feed.skew; feed.mode; feed.close();
+//   feed.token; // protected feeds: {value, expires, start} (unix ms) of the token in use
 //   feed.stats; // {gaps, repairs, gapsRepaired}: gaps seen, repair attempts, gaps repaired
 //   // (feed.seq, feed.segment, feed.time: those of the state held; time, unix ms)
 //
@@ -27,6 +29,15 @@
 // dropped and the client repairs itself (see gap). Updates without prev
 // (older origins) are applied as before.
 //
+// Protected feeds: every URL holds the token of the current window
+// (/v1/feeds/{feed}/t/{token}/...), the same for every viewer. The token
+// source is a URL fetched with the page's credentials ("{feed}" in it is
+// replaced, else ?feed= is added) or a function (feed) => Promise, giving
+// {token, expires, window_start, descriptor_url} as `marquee token` prints.
+// The client puts the current token into every URL it follows ("next"
+// events name un-tokened ones) and renews it once the next window started
+// (windows overlap, so the old one serves meanwhile).
+//
 // Modes: "stream" reads whole segments (edges that stream to late joiners),
 // "parts" reads them in parts (edges that buffer whole responses), "direct"
 // reads the uncached stream (no CDN).
@@ -36,9 +47,16 @@ export const transports = {};
 export function subscribe(base, feed, o = {}) {
   const noop = () => {};
   const { onState = noop, onUpdate = noop, onStatus = noop, onDrop = noop, onGap = noop } = o;
-  const desc = new URL(o.url || String(base || "").replace(/\/+$/, "") + "/v1/feeds/" + encodeURIComponent(feed), location.href);
+  const root = String(base || "").replace(/\/+$/, "");
+  const plain = new URL(o.url || root + "/v1/feeds/" + encodeURIComponent(feed), location.href);
+  let desc = plain;
   const backoff = (n) => Math.min(o.maxDelay || 15e3, (o.minDelay || 500) * 2 ** n) * (0.5 + Math.random() / 2);
   let t, timer, waiting, fails = 0, since = 0, closed = false;
+  // Tokens: tok, the one in use; stale, a failure since (to an
+  // EventSource a refusal is any failure); win, the window length once
+  // known; renewTimer, renewFails: the next renewal, failures in a row.
+  const source = tokenSource(o.token, feed);
+  let tok, stale = false, renewTimer, renewFails = 0, win = Infinity;
   // Gap repair (see gap): fix is the seq the state must reach, 0 with no
   // gap; fixTimer, the next attempt; again, the attempts at this gap.
   let fix = 0, fixTimer, fixAt, lastGap = 0, tries = 0, again;
@@ -50,13 +68,14 @@ export function subscribe(base, feed, o = {}) {
       closed = true;
       clearTimeout(timer);
       clearTimeout(fixTimer);
+      clearTimeout(renewTimer);
       t && t.close();
       removeEventListener("online", hurry);
     },
   };
 
   const sink = {
-    abs: (u) => new URL(u, desc).href,
+    abs: (u) => (tok ? retoken(new URL(u, desc)) : new URL(u, desc).href),
     get skew() { return sub.skew; },
     status(s, info) {
       if (s == "live") fails = since = 0;
@@ -98,6 +117,7 @@ export function subscribe(base, feed, o = {}) {
       t = null;
       clearTimeout(timer);
       since ||= Date.now();
+      stale = true;
       const wait = backoff(fails++);
       const off = navigator.onLine === false || Date.now() - since > (o.offlineAfter || 3e4);
       sink.status(off ? "offline" : "reconnecting", { error, wait });
@@ -146,11 +166,62 @@ export function subscribe(base, feed, o = {}) {
     }
   }
 
+  // retoken puts the current token after the feed's name.
+  const tail = new RegExp("^(.*/" + encodeURIComponent(feed).replace(/[.*+?^${}()|[\]\\]/g, "\\$&") +
+    ")(?:/t/[^/]*)?((?:/(?:segments|snapshot|events)(?:/.*)?)?)$");
+  function retoken(url) {
+    const m = url.pathname.match(tail);
+    if (m) url.pathname = m[1] + "/t/" + tok.value + m[2];
+    return url.href;
+  }
+
+  // renew fetches a token; a failure keeps the old one and tries again
+  // after a back-off (unless start does: once).
+  async function renew(once) {
+    clearTimeout(renewTimer);
+    const held = tok;
+    try {
+      const x = (await source()) || {};
+      if (closed) return;
+      const ms = (v) => (typeof v == "number" ? v : Date.parse(v));
+      const value = x.token, expires = ms(x.expires), start = ms(x.window_start);
+      if (typeof value != "string" || !/^[\w.-]+$/.test(value) || !isFinite(expires)) throw new Error("token source: no token");
+      if (held && start > held.start) win = Math.min(win, start - held.start); // two windows tell its length
+      tok = sub.token = { value, expires, start };
+      desc = new URL(x.descriptor_url || plain, plain);
+      retoken(desc);
+      stale = false;
+      const same = held && held.value == value;
+      renewFails = same ? renewFails + 1 : 0;
+      schedule(same);
+      if (held && !same) t && t.retoken && t.retoken();
+    } catch (e) {
+      if (!closed && !once) renewTimer = setTimeout(() => renew().catch(noop), backoff(renewFails++));
+      throw e;
+    }
+  }
+
+  // schedule has the next renewal due at the next window's start (else one
+  // segment before expiry: the default overlap) plus a jitter, backed off
+  // when it got the same token again (too early); never after expiry.
+  function schedule(same) {
+    clearTimeout(renewTimer);
+    const seg = (sub.descriptor?.segment_length || 10) * 1e3;
+    const end = tok.expires - sub.skew, last = end - Math.min(seg / 4, 1e3);
+    const next = (isFinite(win) && isFinite(tok.start) ? tok.start + win : tok.expires - seg) - sub.skew;
+    const at = same ? Date.now() + backoff(renewFails) : next + Math.random() * Math.min(seg / 4, 2e3);
+    renewTimer = setTimeout(() => renew().catch(noop), Math.max(Math.min(at, last) - Date.now(), 1e3));
+  }
+
   async function start() {
     waiting = false;
     try {
+      // A token first; again after a failure or near its expiry.
+      if (source && (!tok || stale || tok.expires - sub.skew < Date.now() + 1e3)) await renew(true);
       const t0 = Date.now();
-      const r = await fetch(desc, { credentials: "omit" });
+      let r = await fetch(desc, { credentials: "omit" });
+      // Refused: a new token once, then the error (backed off).
+      if (source && r.status == 403) await renew(true), (r = await fetch(desc, { credentials: "omit" }));
       if (!r.ok) throw new Error("descriptor: HTTP " + r.status);
       const d = await r.json();
       if (closed) return;
@@ -161,6 +232,7 @@ export function subscribe(base, feed, o = {}) {
       if (!open) throw new Error("unknown mode " + sub.mode);
       sink.status("catching-up");
       t = open(d, sink);
+      if (tok) schedule();
     } catch (e) {
       sink.fail(e);
     }
@@ -178,6 +250,20 @@ export function subscribe(base, feed, o = {}) {
   sink.status("catching-up");
   start();
   return sub;
+}
+
+// tokenSource returns a fetcher of feed's tokens from src (URL or
+// function), or null.
+function tokenSource(src, feed) {
+  if (typeof src == "function") return async () => src(feed);
+  const s = String(src || "");
+  return src && (async () => {
+    const u = new URL(s.replaceAll("{feed}", encodeURIComponent(feed)), location.href);
+    if (!s.includes("{feed}")) u.searchParams.set("feed", feed);
+    const r = await fetch(u, { credentials: "include", cache: "no-store" });
+    if (!r.ok) throw new Error("token source: HTTP " + r.status);
+    return r.json();
+  });
 }
 
 // listen opens an EventSource and calls on(type, data) while ok() holds.
@@ -270,6 +356,7 @@ transports.direct = (d, sink) => {
   open();
   return {
     repair: open,
+    retoken: open, // before the origin ends it at the old token's expiry
     close() {
       es.close();
       es = null;

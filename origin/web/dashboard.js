@@ -7,7 +7,11 @@
 // origins the server lists in the page's data-origins attribute
 // (MARQUEE_DASHBOARD_ORIGINS), so that a link cannot show another site's
 // data under this site's address; the page's CSP (connect-src) allows the
-// same and no more.
+// same and no more. ?token_url=<URL of the site's token endpoint> shows the
+// protected feeds (MARQUEE_PROTECTED_FEEDS) too: each board fetches its
+// feed's tokens there, with the page's credentials ("{feed}" in the URL is
+// replaced by the feed's name, else ?feed= is added); the same origins as
+// for ?origin= are honoured. Without it a protected feed is only named.
 //
 // The feed list is read again every LIST_MS (it is cacheable for 1 s, so
 // an edge answers most of these), so a new feed shows within seconds.
@@ -19,6 +23,7 @@ const LIST_MS = 3e3;
 const q = new URLSearchParams(location.search);
 const mode = ["stream", "parts", "direct"].find((m) => m == q.get("mode")); // else the descriptor's
 const base = originParam(q.get("origin"));
+const tokenURL = tokenParam(q.get("token_url"));
 const main = document.getElementById("feeds");
 const summary = document.getElementById("summary");
 const chips = document.getElementById("feed-status");
@@ -30,7 +35,7 @@ const STATS = 50e3;
 const stats = {};
 const record = (list, x) => list.push(x) > STATS && list.splice(0, list.length - STATS);
 window.__marqueeStats = stats;
-window.__marquee = { views, dump, mode, base };
+window.__marquee = { views, dump, mode, base, tokenURL };
 
 // dump returns each feed's state and counters as plain JSON, with the
 // client's gap counters (gaps, repairs, gapsRepaired).
@@ -44,22 +49,35 @@ function dump() {
   return out;
 }
 
-function originParam(s) {
-  if (!s) return "";
+// allowedURL returns s as a URL if it is http(s) and of this page's origin
+// or one the page allows (data-origins), else null with a warning.
+function allowedURL(s, param) {
   let u;
   try {
-    u = new URL(s);
+    u = new URL(s, location.href);
   } catch {}
   if (!u || (u.protocol != "http:" && u.protocol != "https:")) {
-    console.warn("marquee: ignoring ?origin=, not an http(s) URL:", s);
-    return "";
+    console.warn(`marquee: ignoring ?${param}=, not an http(s) URL:`, s);
+    return null;
   }
   const allowed = (document.documentElement.dataset.origins || "").split(" ").filter(Boolean);
   if (u.origin != location.origin && !allowed.includes(u.origin)) {
-    console.warn("marquee: ignoring ?origin=, not this page's origin nor one it allows (data-origins):", u.origin);
-    return "";
+    console.warn(`marquee: ignoring ?${param}=, not this page's origin nor one it allows (data-origins):`, u.origin);
+    return null;
   }
-  return (u.origin + u.pathname).replace(/\/+$/, ""); // no credentials, query or fragment
+  return u;
+}
+
+function originParam(s) {
+  const u = s && allowedURL(s, "origin");
+  return u ? (u.origin + u.pathname).replace(/\/+$/, "") : ""; // no credentials, query or fragment
+}
+
+// tokenParam keeps the token endpoint's query (it may name the site's own
+// parameters) but never credentials or a fragment.
+function tokenParam(s) {
+  const u = s && allowedURL(s, "token_url");
+  return u ? decodeURI(u.origin + u.pathname) + u.search : "";
 }
 
 function el(tag, attrs = {}, ...kids) {
@@ -83,7 +101,10 @@ function age(ms) {
 
 function addFeed(item) {
   const name = item.feed;
-  const board = el("marquee-board", { feed: name, src: new URL(item.url, base ? base + "/" : location.href).href });
+  if (item.protected && !tokenURL) return lockedFeed(name);
+  const board = el("marquee-board", { feed: name });
+  if (item.protected) board.setAttribute("token-url", tokenURL);
+  else board.setAttribute("src", new URL(item.url, base ? base + "/" : location.href).href);
   if (base) board.setAttribute("origin", base);
   if (mode) board.setAttribute("mode", mode);
   const chip = el("li", {}, el("span", { class: "dot", "aria-hidden": "true" }), el("b", {}, name), " ",
@@ -121,6 +142,16 @@ function addFeed(item) {
     },
   };
   place(board); // connects it: it subscribes
+}
+
+// lockedFeed names a protected feed the page has no token source for.
+const locked = new Set();
+function lockedFeed(name) {
+  if (locked.has(name)) return;
+  locked.add(name);
+  const chip = el("li", { "data-state": "protected", title: "needs a token: open this page with ?token_url=" },
+    el("span", { class: "dot", "aria-hidden": "true" }), el("b", {}, name), " ", el("span", { class: "state" }, "protected"));
+  chips.append(chip);
 }
 
 // place puts boards in a stable order: scores, prices, the rest, each by
@@ -185,9 +216,9 @@ async function run() {
         const r = await fetch((base || "") + "/v1/feeds", { credentials: "omit" });
         if (!r.ok) throw new Error("HTTP " + r.status);
         const feeds = (await r.json()).feeds || [];
-        for (const f of feeds) if (!views.has(f.feed)) addFeed(f);
+        for (const f of feeds) if (!views.has(f.feed) && !locked.has(f.feed)) addFeed(f);
         main.setAttribute("aria-busy", "false");
-        if (!views.size) summary.textContent = "No feeds yet.";
+        if (!views.size) summary.textContent = locked.size ? "Protected feeds only: open this page with ?token_url=" : "No feeds yet.";
         fails = 0;
       } catch (e) {
         fails++;

@@ -106,11 +106,14 @@ resource "cloudflare_ruleset" "config" {
 # Custom firewall rules (phase http_request_firewall_custom): refuse the
 # admin paths at the edge, and every path not spelt as marquee spells it
 # (one spelling per cacheable URL, so that no spelling gets a cache entry
-# or an origin fetch of its own; the origin refuses the same paths).
+# or an origin fetch of its own; the origin refuses the same paths); with
+# token_keys, tokened routes without a valid token and the un-tokened
+# routes of protected feeds (tokens.tf). A blocked request gets
+# Cloudflare's 403, made before the cache and never cached.
 resource "cloudflare_ruleset" "firewall" {
   zone_id     = var.zone_id
   name        = "marquee custom firewall rules"
-  description = "marquee ${var.hostname}: admin paths and non-canonical paths are never served through the edge"
+  description = "marquee ${var.hostname}: admin paths, non-canonical paths and requests without a valid token are never served through the edge"
   kind        = "zone"
   phase       = "http_request_firewall_custom"
 
@@ -131,7 +134,16 @@ resource "cloudflare_ruleset" "firewall" {
         action      = "block"
       },
     ],
+    # Tokens of protected feeds, with token_keys (tokens.tf).
+    local.token_firewall_rules,
   )
+
+  lifecycle {
+    precondition {
+      condition     = local.token_overlap < var.token_window * var.segment_length
+      error_message = "The token_overlap must be below the window length (token_window × segment_length), as the origin requires of MARQUEE_TOKEN_OVERLAP."
+    }
+  }
 }
 
 # The firewall ruleset used to be cloudflare_ruleset.deny_admin[0] (the

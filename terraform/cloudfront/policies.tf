@@ -154,11 +154,19 @@ resource "aws_cloudfront_function" "deny_admin" {
 # Answers a path not spelt as marquee spells it (percent-encoding, empty,
 # "." or ".." segments) at the edge (400, no-store), on every behaviour but
 # the admin one, so that no spelling gets a cache entry or an origin fetch of
-# its own. The origin refuses the same paths.
+# its own. The origin refuses the same paths. With token_keys it also
+# refuses requests without a valid token (403, no-store; tokens.tf).
 resource "aws_cloudfront_function" "canonical_path" {
   name    = "${var.name}-canonical-path"
   runtime = "cloudfront-js-2.0"
-  comment = "marquee: one spelling per URL"
+  comment = "marquee: one spelling per URL; tokens of protected feeds"
   publish = true
-  code    = file("${path.module}/canonical_path.js")
+  code    = "var TOKENS = ${jsonencode(local.token_config)};\n${file("${path.module}/canonical_path.js")}"
+
+  lifecycle {
+    precondition {
+      condition     = local.token_overlap < var.token_window * var.segment_length
+      error_message = "The token_overlap must be below the window length (token_window × segment_length), as the origin requires of MARQUEE_TOKEN_OVERLAP."
+    }
+  }
 }

@@ -114,3 +114,61 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+variable "token_keys" {
+  description = "The origin's MARQUEE_TOKEN_KEYS as a list of {id, secret}, to check the tokens of protected feeds at the edge (in the viewer-request CloudFront Function). Empty (the default): no check at the edge, the origin checks every token. The secrets end up in the function code and the Terraform state; treat both as secret. Secret: at least 16 printable ASCII characters, no space, '\"' or '\\\\'."
+  type = list(object({
+    id     = string
+    secret = string
+  }))
+  default   = []
+  sensitive = true
+
+  validation {
+    condition     = length([for k in var.token_keys : k if !can(regex("^[A-Za-z0-9]{1,16}$", k.id)) || !can(regex("^[!#-\\[\\]-~]{16,}$", k.secret))]) == 0
+    error_message = "Each token key needs an id of 1 to 16 letters or digits and a secret of at least 16 printable ASCII characters without space, '\"' or '\\\\'."
+  }
+}
+
+variable "protected_feeds" {
+  description = "The origin's MARQUEE_PROTECTED_FEEDS as a list: feed names, or [\"*\"] for every feed. With token_keys, their un-tokened routes are blocked at the edge. Default none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length([for f in var.protected_feeds : f if !can(regex("^[A-Za-z0-9_-]{1,64}$", f))]) == 0 || (length(var.protected_feeds) == 1 && contains(var.protected_feeds, "*"))
+    error_message = "The protected_feeds must be feed names ([A-Za-z0-9_-], 1 to 64) or just [\"*\"]."
+  }
+}
+
+variable "segment_length" {
+  description = "The origin's MARQUEE_SEGMENT_LENGTH in seconds (default 60), for the token lifetime."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.segment_length >= 1 && var.segment_length <= 300 && floor(var.segment_length) == var.segment_length
+    error_message = "The segment_length must be a whole number of seconds between 1 and 300."
+  }
+}
+
+variable "token_window" {
+  description = "The origin's MARQUEE_TOKEN_WINDOW: a token's window in segments (default 10)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.token_window >= 1 && floor(var.token_window) == var.token_window
+    error_message = "The token_window must be a whole number of segments, at least 1."
+  }
+}
+
+variable "token_overlap" {
+  description = "The origin's MARQUEE_TOKEN_OVERLAP in seconds: how long a token stays valid after its window ends; null (the default) or 0 is one segment, as on the origin. Must be below the window length."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.token_overlap == null || (coalesce(var.token_overlap, 0) >= 0 && floor(coalesce(var.token_overlap, 0)) == coalesce(var.token_overlap, 0))
+    error_message = "The token_overlap must be null or a whole number of seconds, at least 0."
+  }
+}

@@ -6,7 +6,8 @@
 provider "cloudflare" {
   # The API token comes from the environment (CLOUDFLARE_API_TOKEN). On the
   # zone it needs DNS, Cache Settings, Response Compression, Config Settings
-  # and Zone WAF (and Origin, with origin_port), each at Edit.
+  # and Zone WAF (and Origin, with origin_port; Transform Rules, with
+  # token_keys), each at Edit.
 }
 
 module "marquee_edge" {
@@ -22,4 +23,10 @@ module "marquee_edge" {
   # one-second responses, which Cloudflare caches and collapses like any
   # file. Run cdnprobe against the zone before switching to stream.
   client_mode = "parts"
+
+  # Protected feeds: the edge checks tokens before the cache (see the
+  # module's tokens.tf). Keep segment_length, token_window and
+  # token_overlap equal to the origin's if they are not the defaults.
+  token_keys      = var.token_keys
+  protected_feeds = var.protected_feeds
 }

@@ -32,4 +32,10 @@ module "marquee_edge" {
   # requests, so stream mode should collapse with the lowest latency.
   # cdnprobe verifies it; set "parts" if it recommends parts.
   client_mode = "stream"
+
+  # Protected feeds: the edge checks tokens before the cache (see the
+  # module's tokens.tf). Keep segment_length, token_window and
+  # token_overlap equal to the origin's if they are not the defaults.
+  token_keys      = var.token_keys
+  protected_feeds = var.protected_feeds
 }
