@@ -68,6 +68,9 @@ func (s *Server) handleDescriptor(w http.ResponseWriter, r *http.Request) {
 		PartURL:       base + "/segments/{n}/parts/{k}",
 		UptoURL:       base + "/segments/{n}/upto/{k}",
 	}
+	if i := cfg.Conflate.For(f.Name()); i > 0 {
+		d.Conflate = i.Seconds()
+	}
 	if tok, ok := s.requestToken(r); ok {
 		d.Protected = true
 		d.TokenExpires = tok.Expires.UnixMilli()

@@ -42,6 +42,10 @@ type FeedRef struct {
 	// Empty (left out) for a protected feed: its descriptor's path holds a
 	// token, {URL prefix}/{feed}/t/{token}, which the list cannot give.
 	URL string `json:"url,omitempty"`
+	// Conflate is the feed's per-key conflation interval in seconds
+	// (MARQUEE_CONFLATE): each segment holds at most one update per key per
+	// interval, the latest of it. Absent when the feed is not conflated.
+	Conflate float64 `json:"conflate,omitempty"`
 	// Protected is true when the feed needs a token (MARQUEE_PROTECTED_FEEDS).
 	Protected bool `json:"protected,omitempty"`
 }
@@ -98,6 +102,10 @@ type Descriptor struct {
 	// UptoURL is the path template of a segment's log from its start to the
 	// end of part {k} of segment {n} (see UptoPath).
 	UptoURL string `json:"upto_url"`
+	// Conflate is the feed's per-key conflation interval in seconds
+	// (MARQUEE_CONFLATE): each segment holds at most one update per key per
+	// interval, the latest of it. Absent when the feed is not conflated.
+	Conflate float64 `json:"conflate,omitempty"`
 	// Protected is true when the feed needs a token: every path above then
 	// holds the token the descriptor was fetched with, and the paths in
 	// the segments' next events (shared by every window) do not: a client

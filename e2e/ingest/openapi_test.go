@@ -23,6 +23,7 @@ import (
 	"marquee/internal/app"
 	"marquee/internal/testenv"
 	"marquee/openapi"
+	"marquee/segmenter"
 )
 
 func init() {
@@ -220,6 +221,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	_, o := start(t, clk.Now, func(c *app.Config) {
 		c.NATS.Feeds = []string{"scores", "vault"}
 		testenv.Protect(0, "vault")(c)
+		c.Segmenter.Conflate = segmenter.Conflation{Feeds: []segmenter.FeedInterval{{Feed: "scores", Interval: 500 * time.Millisecond}}}
 		c.Ingest.MaxBodyBytes = 2048
 		c.Ingest.SenderRate = 1
 		c.Ingest.SenderBurst = 30
@@ -257,6 +259,9 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		return nil
 	})
 	d := o.Descriptor("scores")
+	if d.Conflate != 0.5 {
+		t.Errorf("descriptor conflate %v, want 0.5 (MARQUEE_CONFLATE=scores=500ms)", d.Conflate)
+	}
 	v.get(o.URL+"/v1/feeds", 200)
 	v.get(o.URL+"/v1/feeds/scores", 200)
 	v.get(o.URL+"/v1/feeds/scores/snapshot", 200)
