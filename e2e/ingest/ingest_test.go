@@ -54,7 +54,7 @@ func (c *clock) Add(d time.Duration) {
 
 // start runs an origin with the ingest listener on loopback, secret A,
 // and edit applied to the ingest settings.
-func start(t *testing.T, now func() time.Time, edit func(*app.Config)) (*testenv.NATS, *testenv.Origin) {
+func start(t testing.TB, now func() time.Time, edit func(*app.Config)) (*testenv.NATS, *testenv.Origin) {
 	t.Helper()
 	n := testenv.StartNATS(t)
 	o := testenv.StartOrigin(t, n, testenv.Options{
@@ -111,7 +111,7 @@ func (a answer) errorBody(t *testing.T) wire.Error {
 	return e
 }
 
-func send(t *testing.T, o *testenv.Origin, r signed) answer {
+func send(t testing.TB, o *testenv.Origin, r signed) answer {
 	t.Helper()
 	if r.ts == 0 {
 		r.ts = time.Now().Unix()
