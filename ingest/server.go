@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"marquee/feed"
+	"marquee/internal/netlimit"
 	"marquee/openapi"
 	"marquee/wire"
 )
@@ -115,7 +116,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MARQUEE_INGEST_ADDR: listen %s: %w", cfg.ListenAddr, err)
 	}
-	s.ln = &limitListener{Listener: ln, max: int64(cfg.MaxConns), refused: s.m.refused}
+	s.ln = netlimit.Listen(ln, cfg.MaxConns, s.m.refused, nil)
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: ReadHeaderTimeout,

@@ -16,9 +16,6 @@ var (
 	errTokenExpired = errors.New("origin: the stream's token expired")
 )
 
-// errNoCloseWrite: a LimitListener connection over one without CloseWrite.
-var errNoCloseWrite = errors.New("origin: connection cannot close its write side")
-
 // httpError separates what a client is told from the cause that is logged.
 type httpError struct {
 	Code  int
