@@ -42,10 +42,6 @@ type FeedRef struct {
 	// Empty (left out) for a protected feed: its descriptor's path holds a
 	// token, {URL prefix}/{feed}/t/{token}, which the list cannot give.
 	URL string `json:"url,omitempty"`
-	// Conflate is the feed's per-key conflation interval in seconds
-	// (MARQUEE_CONFLATE): each segment holds at most one update per key per
-	// interval, the latest of it. Absent when the feed is not conflated.
-	Conflate float64 `json:"conflate,omitempty"`
 	// Protected is true when the feed needs a token (MARQUEE_PROTECTED_FEEDS).
 	Protected bool `json:"protected,omitempty"`
 }
