@@ -9,7 +9,8 @@ import (
 )
 
 // Metrics are the feed and NATS metrics. Make one per process with
-// NewMetrics and pass it to Connect and NewSource. Safe for concurrent use.
+// NewMetrics, pass it to Connect and NewSource, and give FeedRemoved to the
+// hub's OnRemove. Safe for concurrent use.
 type Metrics struct {
 	accepted    *prometheus.CounterVec         // {feed}; live feeds only (FeedRemoved), so bounded by the segmenter's max feeds
 	rejected    [numReasons]prometheus.Counter // by Reason; nil for ReasonNone

@@ -45,6 +45,8 @@ var (
 )
 
 // Metrics are the HTTP layer's metrics, registered on an injected registry.
+// The series labelled by feed exist for live feeds only: give FeedRemoved
+// to the hub's OnRemove.
 type Metrics struct {
 	openStreams    *prometheus.GaugeVec
 	segmentStarted *prometheus.CounterVec
