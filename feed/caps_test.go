@@ -135,7 +135,9 @@ func TestByteCapsCounted(t *testing.T) {
 }
 
 // TestAcceptedSeriesPruned: feeds the hub evicted lose their accepted
-// series, so that feeds coming and going do not grow the metric forever.
+// series at once (Hub.OnRemove tells Metrics.FeedRemoved), so that feeds
+// coming and going do not grow the metric; a feed that comes back counts
+// from zero.
 func TestAcceptedSeriesPruned(t *testing.T) {
 	hub := newHub(t, func(c *segmenter.Config) {
 		c.MaxFeeds = 2
@@ -143,21 +145,60 @@ func TestAcceptedSeriesPruned(t *testing.T) {
 	})
 	hub.Loaded()
 	m, _ := newTestMetrics(t)
+	hub.OnRemove(m.FeedRemoved)
 	p := newProcessor(DefaultConfig(), hub, testLogger(t), m)
 	t0 := time.Unix(1000, 0)
-	const n = 3 * minPruneAt
-	for i := range n {
-		p.handle(fmt.Sprintf("feeds.f%d.k", i), []byte(`{}`), uint64(i+1), t0.Add(time.Duration(i)*time.Hour))
+	seq := uint64(0)
+	send := func(feed string, at time.Duration) {
+		t.Helper()
+		seq++
+		p.handle("feeds."+feed+".k", []byte(`{}`), seq, t0.Add(at))
 	}
+	const n = 200
+	for i := range n {
+		send(fmt.Sprintf("f%d", i), time.Duration(i)*time.Hour)
+	}
+	send("f199", n*time.Hour)
 	if st := hub.Stats(); st.FeedsEvicted != n-2 {
 		t.Fatalf("evicted %d feeds, want %d", st.FeedsEvicted, n-2)
 	}
-	if got := testutil.CollectAndCount(m.accepted); got > minPruneAt+1 {
+	if got := testutil.CollectAndCount(m.accepted); got != 2 {
 		t.Errorf("%d accepted series for 2 feeds", got)
 	}
+	want := map[string]float64{"f198": 1, "f199": 2}
 	for _, name := range hub.Feeds() {
-		if got := testutil.ToFloat64(m.accepted.WithLabelValues(name)); got != 1 {
-			t.Errorf("accepted{%s} = %v, want 1", name, got)
+		if got := testutil.ToFloat64(m.accepted.WithLabelValues(name)); got != want[name] {
+			t.Errorf("accepted{%s} = %v, want %v", name, got, want[name])
 		}
+	}
+	send("f0", (n+1)*time.Hour) // evicts f198
+	if got := testutil.CollectAndCount(m.accepted); got != 2 {
+		t.Errorf("%d accepted series for 2 feeds", got)
+	}
+	if got := testutil.ToFloat64(m.accepted.WithLabelValues("f0")); got != 1 {
+		t.Errorf("accepted{f0} = %v after it came back, want 1", got)
+	}
+}
+
+// TestAcceptedNoSeriesForGoneFeed: a message counted after the hub removed
+// its feed (the look-up found the feed, the hub removed it before the
+// series was made) makes no series for the dead feed.
+func TestAcceptedNoSeriesForGoneFeed(t *testing.T) {
+	hub := newHub(t, func(c *segmenter.Config) { c.MaxFeeds = 1 })
+	hub.Loaded()
+	m, _ := newTestMetrics(t)
+	hub.OnRemove(m.FeedRemoved)
+	p := newProcessor(DefaultConfig(), hub, testLogger(t), m)
+	t0 := time.Unix(1000, 0)
+	p.handle("feeds.junk.k", []byte(`{}`), 1, t0)
+	f, _ := hub.Feed("junk")
+	p.handle("feeds.junk.k", nil, 2, t0)
+	p.handle("feeds.other.k", []byte(`{}`), 3, t0) // the empty junk gives its place up
+	if !f.Gone() {
+		t.Fatal("junk not removed")
+	}
+	m.accept("junk", func(string) (*segmenter.Feed, bool) { return f, true })
+	if got := testutil.CollectAndCount(m.accepted); got != 1 {
+		t.Errorf("%d accepted series, want 1 (other)", got)
 	}
 }

@@ -1,11 +1,18 @@
 package feed
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"marquee/segmenter"
+)
 
 // Metrics are the feed and NATS metrics. Make one per process with
-// NewMetrics and pass it to Connect and NewSource. Safe for concurrent use.
+// NewMetrics, pass it to Connect and NewSource, and give FeedRemoved to the
+// hub's OnRemove. Safe for concurrent use.
 type Metrics struct {
-	accepted    *prometheus.CounterVec         // {feed}; bounded by the segmenter's max feeds
+	accepted    *prometheus.CounterVec         // {feed}; live feeds only (FeedRemoved), so bounded by the segmenter's max feeds
 	rejected    [numReasons]prometheus.Counter // by Reason; nil for ReasonNone
 	connected   prometheus.Gauge
 	reconnects  prometheus.Counter
@@ -21,6 +28,9 @@ type Metrics struct {
 	stalled       prometheus.Gauge
 	streamMissing prometheus.Gauge
 	lastProgress  prometheus.Gauge
+
+	mu    sync.Mutex                    // guards feeds; taken inside segmenter.Hub's lock (FeedRemoved)
+	feeds map[string]prometheus.Counter // accepted's series by feed: the feeds that have one
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -28,6 +38,7 @@ type Metrics struct {
 // pre-created with 0.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		feeds: make(map[string]prometheus.Counter),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "marquee_feed_messages_accepted_total",
 			Help: "Messages applied to a feed, by feed. Feeds are capped by the segmenter's maximum number of feeds.",
@@ -102,4 +113,47 @@ func (m *Metrics) reject(r Reason) {
 	if r > ReasonNone && r < numReasons {
 		m.rejected[r].Inc()
 	}
+}
+
+// accept counts a message applied to the named feed. The feed's series is
+// made on its first message; feeds (nil: feeds never go away) looks the
+// feed up then, so that a feed the hub removed meanwhile gets no series
+// again (FeedRemoved ran, or will run once this returns). The look-up is
+// made without m.mu, which FeedRemoved takes inside the hub's lock.
+func (m *Metrics) accept(name string, feeds func(string) (*segmenter.Feed, bool)) {
+	m.mu.Lock()
+	c := m.feeds[name]
+	if c != nil {
+		c.Inc()
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	var f *segmenter.Feed
+	if feeds != nil {
+		var ok bool
+		if f, ok = feeds(name); !ok {
+			return
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c = m.feeds[name]; c == nil {
+		if f != nil && f.Gone() {
+			return
+		}
+		c = m.accepted.WithLabelValues(name)
+		m.feeds[name] = c
+	}
+	c.Inc()
+}
+
+// FeedRemoved deletes the series labelled with the feed name (give it to
+// segmenter.Hub.OnRemove). Its count is gone with it: a feed of the same
+// name made later starts from zero.
+func (m *Metrics) FeedRemoved(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.feeds, name)
+	m.accepted.DeletePartialMatch(prometheus.Labels{"feed": name})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"marquee/segmenter"
 )
@@ -137,34 +136,32 @@ type processor struct {
 	log     *slog.Logger
 	m       *Metrics
 	limiter *logLimiter
-
-	accepted map[string]prometheus.Counter // by feed; only feeds the sink accepted
-	pruneAt  int                           // len(accepted) at which prune runs next
+	// feeds looks a feed up when its accepted series is made, so that a
+	// feed removed meanwhile gets none (see Metrics.accept); nil when the
+	// sink's feeds never go away.
+	feeds func(name string) (*segmenter.Feed, bool)
 }
 
 // feedSet is implemented by sinks whose feeds can go away (*segmenter.Hub
-// evicts and expires feeds): the processor then drops the accepted series
-// of feeds that are gone, so that feeds coming and going do not grow the
-// metric without bound.
+// evicts and expires feeds; its OnRemove tells Metrics.FeedRemoved).
 type feedSet interface {
 	Feed(name string) (*segmenter.Feed, bool)
 }
 
 var _ feedSet = (*segmenter.Hub)(nil)
 
-// minPruneAt is the number of accepted series below which prune never runs.
-const minPruneAt = 64
-
 func newProcessor(cfg Config, sink segmenter.Sink, log *slog.Logger, m *Metrics) *processor {
-	return &processor{
-		sink:     sink,
-		lim:      cfg.Limits(),
-		log:      log,
-		m:        m,
-		limiter:  newLogLimiter(logEvery),
-		accepted: make(map[string]prometheus.Counter),
-		pruneAt:  minPruneAt,
+	p := &processor{
+		sink:    sink,
+		lim:     cfg.Limits(),
+		log:     log,
+		m:       m,
+		limiter: newLogLimiter(logEvery),
 	}
+	if fs, ok := sink.(feedSet); ok {
+		p.feeds = fs.Feed
+	}
+	return p
 }
 
 // handle validates one message and applies it with seq and t.
@@ -180,15 +177,7 @@ func (p *processor) handle(subject string, data []byte, seq uint64, t time.Time)
 	var capErr *segmenter.BytesError
 	switch {
 	case err == nil:
-		c := p.accepted[feed]
-		if c == nil {
-			if len(p.accepted) >= p.pruneAt {
-				p.prune()
-			}
-			c = p.m.accepted.WithLabelValues(feed)
-			p.accepted[feed] = c
-		}
-		c.Inc()
+		p.m.accept(feed, p.feeds)
 	case errors.As(err, &capErr):
 		// Rate-limited per cap, so that each cap that refuses shows up.
 		p.m.reject(ReasonTooManyBytes)
@@ -225,20 +214,6 @@ func (p *processor) reject(r Reason, subject string, size int, seq uint64, err e
 		return
 	}
 	p.warnLimited(r.String(), "dropped message", attrs...)
-}
-
-// prune drops the accepted series of feeds the sink no longer has, and
-// runs again once as many series are added as remain.
-func (p *processor) prune() {
-	if fs, ok := p.sink.(feedSet); ok {
-		for name := range p.accepted {
-			if _, ok := fs.Feed(name); !ok {
-				p.m.accepted.DeleteLabelValues(name)
-				delete(p.accepted, name)
-			}
-		}
-	}
-	p.pruneAt = max(minPruneAt, 2*len(p.accepted))
 }
 
 // dropped counts n messages dropped by the NATS client (slow consumer).

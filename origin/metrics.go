@@ -2,9 +2,11 @@ package origin
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"marquee/segmenter"
 	"marquee/token"
 )
 
@@ -40,10 +42,11 @@ var (
 	allRefusals = []string{refusedPath, refusedMethod, refusedBody, refusedWindow, refusedProtocol}
 	allModes    = []string{modeStream, modeDirect, modePart}
 	allReasons  = []string{reasonComplete, reasonClientGone, reasonSlow, reasonWriteError, reasonDrain, reasonAborted, reasonRefused, reasonExpired}
-	allKinds    = []string{"live", "held", "finished"}
 )
 
 // Metrics are the HTTP layer's metrics, registered on an injected registry.
+// The series labelled by feed exist for live feeds only: give FeedRemoved
+// to the hub's OnRemove.
 type Metrics struct {
 	openStreams    *prometheus.GaugeVec
 	segmentStarted *prometheus.CounterVec
@@ -58,11 +61,15 @@ type Metrics struct {
 	tokenRefused   *prometheus.CounterVec
 	conns          prometheus.Gauge
 	connsRefused   prometheus.Counter
+
+	mu    sync.Mutex             // guards feeds; taken inside segmenter.Hub's lock (FeedRemoved)
+	feeds map[string]*feedSeries // by feed name: the feeds whose series exist
 }
 
 // NewMetrics creates the HTTP metrics and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		feeds: make(map[string]*feedSeries),
 		openStreams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "marquee_http_open_streams",
 			Help: "Streaming responses in progress, by mode (stream, direct) and held part requests (part).",
@@ -137,13 +144,104 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// feedCreated pre-creates the per-feed label values.
-func (m *Metrics) feedSeen(feed string) {
-	for _, k := range allKinds {
-		m.segmentStarted.WithLabelValues(feed, k)
+// Kinds of stream-mode segment responses (indexes into segmentKinds).
+const (
+	segmentLive     = iota // joined an open segment
+	segmentHeld            // requested early and held until it started
+	segmentFinished        // a closed segment served whole
+)
+
+// Label values of kind in the per-feed response counters.
+var (
+	segmentKinds = [...]string{segmentLive: "live", segmentHeld: "held", segmentFinished: "finished"}
+	partKinds    = [...]string{"part", "upto"}
+)
+
+// feedSeries are one live feed's series of the vectors labelled by feed,
+// resolved once. A removed feed's are deleted from the vectors (FeedRemoved),
+// so that feeds coming and going do not grow the exposition without bound.
+type feedSeries struct {
+	f        *segmenter.Feed
+	segments [len(segmentKinds)]prometheus.Counter
+	parts    [len(partKinds)]prometheus.Counter
+	held     [len(partKinds)]prometheus.Counter
+}
+
+// seriesLocked returns the series of f, creating them the first time, or
+// nil when f is gone (a request that resolved the feed just before the hub
+// removed it): a removed feed never gets series again, and a feed of the
+// same name made later gets fresh ones. Called with m.mu held.
+func (m *Metrics) seriesLocked(f *segmenter.Feed) *feedSeries {
+	fs := m.feeds[f.Name()]
+	if fs != nil && fs.f == f {
+		return fs
 	}
-	for _, k := range []string{"part", "upto"} {
-		m.partResponses.WithLabelValues(feed, k)
-		m.partHeld.WithLabelValues(feed, k)
+	if f.Gone() {
+		return nil
 	}
+	name := f.Name()
+	fs = &feedSeries{f: f}
+	for i, k := range segmentKinds {
+		fs.segments[i] = m.segmentStarted.WithLabelValues(name, k)
+	}
+	for i, k := range partKinds {
+		fs.parts[i] = m.partResponses.WithLabelValues(name, k)
+		fs.held[i] = m.partHeld.WithLabelValues(name, k)
+	}
+	m.feeds[name] = fs
+	return fs
+}
+
+// feedSeen pre-creates the series of f (all kinds at 0).
+func (m *Metrics) feedSeen(f *segmenter.Feed) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seriesLocked(f)
+}
+
+// segmentResponse counts a stream-mode segment response of f of kind
+// (segmentLive, segmentHeld, segmentFinished).
+func (m *Metrics) segmentResponse(f *segmenter.Feed, kind int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if fs := m.seriesLocked(f); fs != nil {
+		fs.segments[kind].Inc()
+	}
+}
+
+// partResponse counts a parts-mode response of f (kind part or upto), and
+// whether it was held.
+func (m *Metrics) partResponse(f *segmenter.Feed, upto, held bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fs := m.seriesLocked(f)
+	if fs == nil {
+		return
+	}
+	i := 0
+	if upto {
+		i = 1
+	}
+	fs.parts[i].Inc()
+	if held {
+		fs.held[i].Inc()
+	}
+}
+
+// FeedRemoved deletes every series labelled with the feed name (give it to
+// segmenter.Hub.OnRemove). Its counts are gone with it: a feed of the same
+// name made later starts from zero.
+func (m *Metrics) FeedRemoved(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.feeds, name)
+	l := prometheus.Labels{"feed": name}
+	for _, v := range m.byFeed() {
+		v.DeletePartialMatch(l)
+	}
+}
+
+// byFeed returns the vectors labelled by feed.
+func (m *Metrics) byFeed() []*prometheus.CounterVec {
+	return []*prometheus.CounterVec{m.segmentStarted, m.partResponses, m.partHeld}
 }

@@ -108,7 +108,7 @@ func (s *Server) servePart(w http.ResponseWriter, r *http.Request, upto bool) {
 			data, ready, state, wake = l.Part(k)
 		}
 		if ready {
-			s.writePart(w, r, f.Name(), data, upto, held)
+			s.writePart(w, r, f, data, upto, held)
 			return
 		}
 		if state == segmenter.Aborted || wake == nil {
@@ -139,20 +139,13 @@ func (s *Server) heldFailed(ctx context.Context, w http.ResponseWriter, r *http.
 	return reasonOf(ctx) // drain, or the hold expired (refused)
 }
 
-func (s *Server) writePart(w http.ResponseWriter, r *http.Request, feed string, data []byte, upto, held bool) {
+func (s *Server) writePart(w http.ResponseWriter, r *http.Request, f *segmenter.Feed, data []byte, upto, held bool) {
 	h := w.Header()
 	cdn.Stream(h)
 	s.policy.Set(h, cdn.Finished, time.Time{}, time.Time{})
 	h.Set(cdn.HeaderResponseID, s.responseID())
 	h.Set("Content-Length", strconv.Itoa(len(data)))
-	kind := "part"
-	if upto {
-		kind = "upto"
-	}
-	s.m.partResponses.WithLabelValues(feed, kind).Inc()
-	if held {
-		s.m.partHeld.WithLabelValues(feed, kind).Inc()
-	}
+	s.m.partResponse(f, upto, held)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return

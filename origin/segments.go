@@ -161,11 +161,11 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 	cdn.Stream(h)
 	h.Set(cdn.HeaderResponseID, s.responseID())
 	h.Set(cdn.HeaderSegment, strconv.FormatInt(n, 10))
-	kind := "live"
+	kind := segmentLive
 	switch {
 	case l.State() == segmenter.Closed:
 		s.policy.Set(h, cdn.Finished, now, l.End)
-		kind = "finished"
+		kind = segmentFinished
 		if whole {
 			h.Set("Content-Length", strconv.Itoa(l.Len())) // a closed log never changes
 		}
@@ -176,10 +176,10 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.policy.Set(h, cdn.OpenSegment, now, l.End)
 		if held {
-			kind = "held"
+			kind = segmentHeld
 		}
 	}
-	s.m.segmentStarted.WithLabelValues(f.Name(), kind).Inc()
+	s.m.segmentResponse(f, kind)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		reason = reasonComplete

@@ -39,7 +39,6 @@ type Server struct {
 	mu      sync.Mutex           // guards the fields below
 	streams map[*stream]struct{} // open streams; none is added once draining is set
 	drained chan struct{}        // closed once draining is set and streams is empty
-	seen    map[string]bool      // feeds whose metric labels exist
 
 	// testHookAdmit, when set, runs in openStream just before a stream is
 	// admitted (tests only: it lets a test run Drain at that point).
@@ -124,7 +123,6 @@ func New(cfg Config, hub *segmenter.Hub, ready func() error, m *Metrics, log *sl
 		page:    dashboardPage(cfg.DashboardOrigins),
 		streams: make(map[*stream]struct{}),
 		drained: make(chan struct{}),
-		seen:    make(map[string]bool),
 		tokens:  tokens,
 	}
 	mux, err := s.newMux(cdn.PublicRoutes, s.handlers())
@@ -520,11 +518,6 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) (*segmenter.Feed, 
 		s.writeError(w, r, httpError{Code: http.StatusNotFound, Msg: "unknown feed"})
 		return nil, false
 	}
-	s.mu.Lock()
-	if !s.seen[name] {
-		s.seen[name] = true
-		s.m.feedSeen(name)
-	}
-	s.mu.Unlock()
+	s.m.feedSeen(f)
 	return f, true
 }

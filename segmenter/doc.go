@@ -161,6 +161,9 @@
 // 404 as for any unknown feed (the browser client backs off and retries;
 // what edges cached of its finished segments and parts stays correct). A
 // later update for the name makes a new feed, opened mid-segment.
+// Hub.OnRemove tells the owners of per-feed data kept outside the hub
+// (the metric series labelled with the feed) that a feed was removed, so
+// that they drop it; Feed.Gone tells them that a feed they hold was.
 //
 // Replicas. The byte caps and eviction depend only on the messages read,
 // their order and timestamps, and the configuration, so replicas that read

@@ -87,6 +87,14 @@ func newFeed(name string, h *Hub) *Feed {
 // Name returns the feed's name.
 func (f *Feed) Name() string { return f.name }
 
+// Gone reports whether the hub removed the feed (evicted or expired): it
+// serves nothing more, and a later update for its name makes a new Feed.
+func (f *Feed) Gone() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gone
+}
+
 // Grid returns the feed's segment grid.
 func (f *Feed) Grid() Grid { return f.hub.grid }
 

@@ -203,7 +203,8 @@ func (h *Hub) makeRoom(feed string, ts time.Time, need int64) bool {
 // removeLocked forgets feed f: its open segment is aborted and its URLs
 // answer 404 from now on (see the package documentation). evicted says
 // whether it had keys (Stats.FeedsEvicted) or none (Stats.FeedsExpired).
-// Called with phase held and hub.mu held for writing.
+// The functions registered with OnRemove are told. Called with phase held
+// and hub.mu held for writing.
 func (h *Hub) removeLocked(f *Feed, evicted bool, attrs ...any) {
 	delete(h.feeds, f.name)
 	h.stats.feeds.Store(int64(len(h.feeds)))
@@ -214,6 +215,9 @@ func (h *Hub) removeLocked(f *Feed, evicted bool, attrs ...any) {
 		h.stats.evicted.Add(1)
 	} else {
 		h.stats.expired.Add(1)
+	}
+	for _, fn := range h.removed {
+		fn(f.name)
 	}
 	h.changedLocked()
 	h.log.Info("feed removed", append([]any{"feed", f.name}, attrs...)...)

@@ -553,3 +553,65 @@ func TestConfigCaps(t *testing.T) {
 		}
 	}
 }
+
+// TestOnRemove: the functions registered with OnRemove are told every
+// removal (idle eviction, an empty feed giving its place up, expiry), once,
+// with the feed already Gone; live feeds are never named, and a feed that
+// comes back is a new Feed that is not Gone.
+func TestOnRemove(t *testing.T) {
+	h, a := evictHub(t, nil)
+	var removed []string
+	gone := map[string]bool{}
+	held := map[string]*Feed{} // the feeds as a viewer resolved them
+	h.OnRemove(func(name string) {
+		removed = append(removed, name)
+		gone[name] = held[name].Gone()
+	})
+	hold := func(name string) {
+		t.Helper()
+		f, ok := h.Feed(name)
+		if !ok {
+			t.Fatalf("no feed %s", name)
+		}
+		held[name] = f
+	}
+	want := func(names ...string) {
+		t.Helper()
+		if !slices.Equal(removed, names) {
+			t.Fatalf("removed %v, want %v", removed, names)
+		}
+		for _, n := range names {
+			if !gone[n] {
+				t.Errorf("%s not Gone when OnRemove was told", n)
+			}
+		}
+	}
+	t0 := time.Unix(1000, 0)
+	a.applyAt("junk1", "k", `{}`, t0)
+	a.applyAt("junk2", "k", `{}`, t0.Add(time.Minute))
+	hold("junk1")
+	hold("junk2")
+	want()
+
+	a.applyAt("legit", "k", `{}`, t0.Add(time.Hour+time.Second)) // evicts junk1, idle for an hour
+	want("junk1")
+	a.applyAt("junk2", "k", "", t0.Add(time.Hour+2*time.Second))
+	a.applyAt("other", "k", `{}`, t0.Add(time.Hour+3*time.Second)) // empty junk2 gives its place up
+	want("junk1", "junk2")
+	hold("other")
+	a.applyAt("other", "k", "", t0.Add(time.Hour+4*time.Second))
+	a.clk.Set(a.clk.Now().Add(h.cfg.emptyExpiry()))
+	h.Tick(a.clk.Now()) // other expires
+	want("junk1", "junk2", "other")
+
+	if err := a.applyAt("junk1", "k", `{}`, t0.Add(time.Hour+5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := h.Feed("junk1"); f == held["junk1"] || f.Gone() {
+		t.Errorf("junk1 came back as the old feed (%v) or Gone (%v)", f == held["junk1"], f.Gone())
+	}
+	if f, _ := h.Feed("legit"); f.Gone() {
+		t.Error("legit is Gone")
+	}
+	want("junk1", "junk2", "other")
+}

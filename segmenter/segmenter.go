@@ -24,7 +24,8 @@ type Hub struct {
 
 	mu      sync.RWMutex // guards the fields below
 	feeds   map[string]*Feed
-	changed chan struct{} // closed and replaced when a feed is added
+	changed chan struct{}       // closed and replaced when a feed is added
+	removed []func(name string) // OnRemove's functions, called by removeLocked
 
 	// kicked wakes Run (buffered, one pending kick) when a conflation
 	// bucket that ends before its part starts filling: its flush is due
@@ -228,6 +229,18 @@ func (h *Hub) Ensure(feed string) error {
 	}
 	f.pinned = true
 	return nil
+}
+
+// OnRemove registers fn to be told the name of every feed the hub removes
+// (evicted or expired; see the package documentation), so that what is kept
+// per feed elsewhere (metric series) goes with it. fn runs synchronously
+// while the hub holds its lock, after the feed is Gone and before a feed of
+// the same name can exist again; so it must be quick and must not call the
+// Hub (Feed.Gone is fine). Register before Run and before the first Apply.
+func (h *Hub) OnRemove(fn func(name string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.removed = append(h.removed, fn)
 }
 
 // Feed returns the named feed.

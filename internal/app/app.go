@@ -203,6 +203,12 @@ func New(cfg Config, deps Deps) (_ *App, err error) {
 
 	om := origin.NewMetrics(reg)
 	a.srv = origin.New(cfg.Origin, a.hub, a.Ready, om, log)
+	// A removed feed's series go with it (the hub collector's per-feed
+	// series are read from the live feeds at scrape time).
+	a.hub.OnRemove(func(name string) {
+		fm.FeedRemoved(name)
+		om.FeedRemoved(name)
+	})
 	if a.store != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "marquee_store_healthy",
