@@ -101,7 +101,7 @@ func TestTwoAppsInOneProcess(t *testing.T) {
 		}
 		code, body := get(t, "http://"+a.AdminAddr()+"/metrics")
 		for _, m := range []string{"marquee_ready 1", "marquee_segmenter_loaded 1", "marquee_feeds 2", "marquee_segment_rotations_total", "marquee_segment_log_bytes_bucket", "marquee_nats_connected 1",
-			"marquee_state_bytes ", `marquee_feed_state_bytes{feed="prices"} `, "marquee_feeds_evicted_total 0", "marquee_feeds_expired_total 0", "marquee_updates_conflated_total 0"} {
+			"marquee_state_bytes ", `marquee_feed_state_bytes{feed="prices"} `, "marquee_feeds_evicted_total 0", "marquee_feeds_expired_total 0", "marquee_updates_conflated_total 0", "marquee_segment_parts "} {
 			if code != 200 || !bytes.Contains(body, []byte(m)) {
 				t.Errorf("%s metrics lack %q", a.AdminAddr(), m)
 			}

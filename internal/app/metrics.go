@@ -13,7 +13,7 @@ type hubCollector struct {
 	rotations, keepalives, updates, aborted, feeds *prometheus.Desc
 	loaded, logBytes, reloads                      *prometheus.Desc
 	stateBytes, feedStateBytes, evicted, expired   *prometheus.Desc
-	conflated                                      *prometheus.Desc
+	conflated, parts                               *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*hubCollector)(nil)
@@ -33,12 +33,13 @@ func newHubCollector(h *segmenter.Hub) *hubCollector {
 		feedStateBytes: prometheus.NewDesc("marquee_feed_state_bytes", "Size of a feed's state (keys plus values), capped by MARQUEE_MAX_FEED_BYTES.", []string{"feed"}, nil),
 		evicted:        prometheus.NewDesc("marquee_feeds_evicted_total", "Feeds with keys removed because they were idle for MARQUEE_FEED_IDLE_EVICT when a new feed (or bytes) needed room.", nil, nil),
 		expired:        prometheus.NewDesc("marquee_feeds_expired_total", "Feeds without keys removed: empty for the retention plus a segment, or at once to make room for a new feed.", nil, nil),
+		parts:          prometheus.NewDesc("marquee_segment_parts", "Parts per segment (MARQUEE_SEGMENT_LENGTH / MARQUEE_PART_LENGTH): with marquee_segment_rotations_total, what parts-mode collapse is measured against.", nil, nil),
 		conflated:      prometheus.NewDesc("marquee_updates_conflated_total", "Updates of conflated feeds (MARQUEE_CONFLATE) folded into the state but never written as a frame: replaced by a later update of the same key in the same interval, or held by a snapshot written first.", nil, nil),
 	}
 }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads, c.stateBytes, c.feedStateBytes, c.evicted, c.expired, c.conflated} {
+	for _, d := range []*prometheus.Desc{c.rotations, c.keepalives, c.updates, c.aborted, c.feeds, c.loaded, c.logBytes, c.reloads, c.stateBytes, c.feedStateBytes, c.evicted, c.expired, c.conflated, c.parts} {
 		ch <- d
 	}
 }
@@ -55,6 +56,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.FeedsEvicted))
 	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.FeedsExpired))
 	ch <- prometheus.MustNewConstMetric(c.conflated, prometheus.CounterValue, float64(st.Conflated))
+	ch <- prometheus.MustNewConstMetric(c.parts, prometheus.GaugeValue, float64(c.hub.Config().Parts()))
 	for _, name := range c.hub.Feeds() {
 		if f, ok := c.hub.Feed(name); ok {
 			ch <- prometheus.MustNewConstMetric(c.feedStateBytes, prometheus.GaugeValue, float64(f.StateBytes()), name)
