@@ -125,7 +125,10 @@ func TestByteCapsCounted(t *testing.T) {
 	}
 
 	send("feeds.nothere.k", "")
-	waitFor(t, "no_feed counted", func() bool { return testutil.ToFloat64(m.rejected[ReasonNoFeed]) == 1 })
+	// The refusal is counted, then logged: wait for both.
+	waitFor(t, "no_feed counted and logged", func() bool {
+		return testutil.ToFloat64(m.rejected[ReasonNoFeed]) == 1 && len(logs.lines("no_feed")) > 0
+	})
 	if _, ok := hub.Feed("nothere"); ok {
 		t.Error("a delete made a feed")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,8 +64,8 @@ func TestTokenProtectedFeed(t *testing.T) {
 	}
 	var list wire.FeedList
 	testenv.GetJSON(t, o.URL+"/v1/feeds", &list)
-	if got := fmt.Sprint(list.Feeds); got != "[{prices /v1/feeds/prices false} {scores  true}]" {
-		t.Errorf("feed list %s", got)
+	if want := []wire.FeedRef{{Feed: "prices", URL: "/v1/feeds/prices"}, {Feed: "scores", Protected: true}}; !slices.Equal(list.Feeds, want) {
+		t.Errorf("feed list %+v, want %+v", list.Feeds, want)
 	}
 	if got := o.Metric("marquee_token_refused_total", map[string]string{"reason": "missing"}); got != 4 {
 		t.Errorf("refused{missing} = %v, want 4", got)
