@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -78,8 +79,8 @@ func TestRunDemo(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		getJSON(t, base+"/v1/feeds", &feeds)
 	}
-	if got := fmt.Sprint(feeds.Feeds); got != "[{prices /v1/feeds/prices false} {scores /v1/feeds/scores false}]" {
-		t.Fatalf("feeds = %s", got)
+	if want := []wire.FeedRef{{Feed: "prices", URL: "/v1/feeds/prices"}, {Feed: "scores", URL: "/v1/feeds/scores"}}; !slices.Equal(feeds.Feeds, want) {
+		t.Fatalf("feeds = %+v, want %+v", feeds.Feeds, want)
 	}
 	var desc wire.Descriptor
 	getJSON(t, base+"/v1/feeds/prices", &desc)

@@ -286,6 +286,11 @@ func TestIngestIntoSegment(t *testing.T) {
 		t.Fatalf("ack %+v, want 1 accepted", ack)
 	}
 	testenv.Eventually(t, 10*time.Second, func() error {
+		// Acknowledged by JetStream is not yet read by the origin: until
+		// it is, the feed does not exist and its snapshot is 404.
+		if _, ok := o.Hub.Feed("scores"); !ok {
+			return fmt.Errorf("feed scores not made yet")
+		}
 		if v := string(snapshot(t, o, "scores").Entries["nba.lal-bos"]); v != `{"home_score":54,"away_score":51}` {
 			return fmt.Errorf("snapshot entry %q", v)
 		}
