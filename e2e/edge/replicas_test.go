@@ -60,6 +60,16 @@ func TestEdgeTwoReplicas(t *testing.T) {
 		}
 	})
 	defer func() { close(stop); wg.Wait() }()
+	// Both replicas know the feed (its first message is applied) before the
+	// segment is chosen: a part request to one that does not is a 404.
+	testenv.Eventually(t, 20*time.Second, func() error {
+		for i, oi := range o {
+			if _, ok := oi.Hub.Feed("prices"); !ok {
+				return fmt.Errorf("replica %d has no feed prices yet", i)
+			}
+		}
+		return nil
+	})
 
 	g := o[0].Hub.Grid()
 	seg := g.Index(time.Now()) + 1
