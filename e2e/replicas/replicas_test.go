@@ -111,6 +111,14 @@ func TestReplicasWriteIdenticalBytes(t *testing.T) {
 func TestViewerAlternatingReplicas(t *testing.T) {
 	tp := startTopology(t, 3)
 	tp.pub = startPublisher(t, tp.n, 23*time.Millisecond)
+	// Both replicas hold the feed before the first request: a part request
+	// to one that has not applied the first message yet is a 404.
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if appliedSeq(tp.o[0]) == 0 || appliedSeq(tp.o[1]) == 0 {
+			return fmt.Errorf("nothing applied yet")
+		}
+		return nil
+	})
 	g := tp.o[0].Hub.Grid()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
