@@ -39,6 +39,14 @@ func setup(t *testing.T, clientMode string) (*testenv.NATS, *testenv.Origin, *pu
 	cfg.DashboardOrigins = []string{otherOrigin(addr)}
 	opts.Origin = &cfg
 	o := testenv.StartOrigin(t, n, opts)
+	return n, o, startFeeds(t, n, o)
+}
+
+// startFeeds publishes the demo feeds' initial state on n, waits until o
+// has every feed, then publishes an update every 20 ms until the test's
+// cleanup.
+func startFeeds(t *testing.T, n *testenv.NATS, o *testenv.Origin) *publisher {
+	t.Helper()
 	pub := newPublisher(t, n)
 	pub.waitStream()
 	pub.initial()
@@ -52,7 +60,7 @@ func setup(t *testing.T, clientMode string) (*testenv.NATS, *testenv.Origin, *pu
 	})
 	pub.start(20 * time.Millisecond)
 	t.Cleanup(pub.halt)
-	return n, o, pub
+	return pub
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.

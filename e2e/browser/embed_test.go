@@ -97,20 +97,7 @@ func TestBoardEmbedded(t *testing.T) {
 	if err := b.run(chromedp.Navigate(site.URL + "/")); err != nil {
 		t.Fatal(err)
 	}
-	read := func() map[string]embedded {
-		var e map[string]embedded
-		b.eval(embeddedJS, &e)
-		return e
-	}
-	testenv.Eventually(t, 30*time.Second, func() error {
-		e := read()
-		for _, f := range feedNames {
-			if e[f].Status != "live" || e[f].Rows == 0 {
-				return fmt.Errorf("board %s: %s, %d rows", f, e[f].Status, e[f].Rows)
-			}
-		}
-		return nil
-	})
+	read := waitBoardsLive(t, b)
 	for _, sc := range []struct {
 		w, h   int64
 		mobile bool
@@ -269,4 +256,25 @@ func topPcts(pcts []float64, n int) string {
 		out = append(out, fmt.Sprintf("%s%.2f %%", sign, p))
 	}
 	return strings.Join(out, " ")
+}
+
+// waitBoardsLive waits until the page's board of every demo feed is live
+// with rows, and returns the function that reads the boards.
+func waitBoardsLive(t *testing.T, b *browser) func() map[string]embedded {
+	t.Helper()
+	read := func() map[string]embedded {
+		var e map[string]embedded
+		b.eval(embeddedJS, &e)
+		return e
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		e := read()
+		for _, f := range feedNames {
+			if e[f].Status != "live" || e[f].Rows == 0 {
+				return fmt.Errorf("board %s: %s, %d rows", f, e[f].Status, e[f].Rows)
+			}
+		}
+		return nil
+	})
+	return read
 }

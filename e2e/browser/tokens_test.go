@@ -129,20 +129,7 @@ func startProtected(t *testing.T, n *testenv.NATS, addr string, seg time.Duratio
 		SegmentLength: seg, PartLength: time.Second, Addr: addr, Origin: &cfg,
 		Config: testenv.Protect(2, "prices"),
 	})
-	pub := newPublisher(t, n)
-	pub.waitStream()
-	pub.initial()
-	testenv.Eventually(t, 20*time.Second, func() error {
-		for _, f := range feedNames {
-			if _, ok := o.Hub.Feed(f); !ok {
-				return fmt.Errorf("feed %s not there", f)
-			}
-		}
-		return nil
-	})
-	pub.start(20 * time.Millisecond)
-	t.Cleanup(pub.halt)
-	return o, pub
+	return o, startFeeds(t, n, o)
 }
 
 func followProtected(t *testing.T, mode string) {
@@ -420,20 +407,7 @@ func TestBoardEmbeddedProtected(t *testing.T) {
 	if err := b.run(chromedp.Navigate(site.URL + "/")); err != nil {
 		t.Fatal(err)
 	}
-	read := func() map[string]embedded {
-		var e map[string]embedded
-		b.eval(embeddedJS, &e)
-		return e
-	}
-	testenv.Eventually(t, 30*time.Second, func() error {
-		e := read()
-		for _, f := range feedNames {
-			if e[f].Status != "live" || e[f].Rows == 0 {
-				return fmt.Errorf("board %s: %s, %d rows", f, e[f].Status, e[f].Rows)
-			}
-		}
-		return nil
-	})
+	read := waitBoardsLive(t, b)
 	pub.halt()
 	testenv.Eventually(t, 30*time.Second, func() error {
 		e := read()

@@ -15,6 +15,38 @@ import (
 )
 
 // waitSegmentClosed waits until segment n is closed on both replicas.
+// sameSegment waits until both replicas closed segment n and checks that
+// they wrote the same bytes, part by part, and serve them over HTTP too. It
+// returns the segment's bytes and the replicas' logs.
+func sameSegment(ctx context.Context, t *testing.T, tp *topology, n int64) ([]byte, [2]*segmenter.Log) {
+	t.Helper()
+	logs := waitSegmentClosed(t, tp, n)
+	a, b := logs[0].Bytes(), logs[1].Bytes()
+	if !bytes.Equal(a, b) {
+		t.Errorf("segment %d: %d and %d bytes differ", n, len(a), len(b))
+	}
+	for k := range logs[0].Parts() {
+		pa, _, _, _ := logs[0].Part(k)
+		pb, _, _, _ := logs[1].Part(k)
+		if !bytes.Equal(pa, pb) {
+			t.Errorf("segment %d part %d differs:\n%q\n%q", n, k, pa, pb)
+		}
+	}
+	// The same over HTTP, through the handlers.
+	var bodies [2][]byte
+	for i, o := range tp.o {
+		code, body, err := fetch(ctx, fmt.Sprintf("%s/v1/feeds/%s/segments/%d", o.URL, feedN, n))
+		if err != nil || code != 200 {
+			t.Fatalf("replica %d segment %d: %d %v", i, n, code, err)
+		}
+		bodies[i] = body
+	}
+	if !bytes.Equal(bodies[0], bodies[1]) || !bytes.Equal(bodies[0], a) {
+		t.Errorf("segment %d over HTTP differs", n)
+	}
+	return a, logs
+}
+
 func waitSegmentClosed(t *testing.T, tp *topology, n int64) [2]*segmenter.Log {
 	t.Helper()
 	var logs [2]*segmenter.Log
@@ -64,30 +96,7 @@ func TestReplicasWriteIdenticalBytes(t *testing.T) {
 	g := tp.o[0].Hub.Grid()
 	first := g.Index(time.Now()) + 1 // opened by rotation on both
 	for seg := first; seg < first+2; seg++ {
-		logs := waitSegmentClosed(t, tp, seg)
-		a, b := logs[0].Bytes(), logs[1].Bytes()
-		if !bytes.Equal(a, b) {
-			t.Errorf("segment %d: %d and %d bytes differ", seg, len(a), len(b))
-		}
-		for k := range logs[0].Parts() {
-			pa, _, _, _ := logs[0].Part(k)
-			pb, _, _, _ := logs[1].Part(k)
-			if !bytes.Equal(pa, pb) {
-				t.Errorf("segment %d part %d differs:\n%q\n%q", seg, k, pa, pb)
-			}
-		}
-		// The same over HTTP, through the handlers.
-		var bodies [2][]byte
-		for i, o := range tp.o {
-			code, body, err := fetch(ctx, fmt.Sprintf("%s/v1/feeds/%s/segments/%d", o.URL, feedN, seg))
-			if err != nil || code != 200 {
-				t.Fatalf("replica %d segment %d: %d %v", i, seg, code, err)
-			}
-			bodies[i] = body
-		}
-		if !bytes.Equal(bodies[0], bodies[1]) || !bytes.Equal(bodies[0], a) {
-			t.Errorf("segment %d over HTTP differs", seg)
-		}
+		a, _ := sameSegment(ctx, t, tp, seg)
 		evs, _ := events(a)
 		if len(evs) < 5 {
 			t.Errorf("segment %d has only %d events", seg, len(evs))
