@@ -65,8 +65,8 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		if n := l.open.Add(1); l.max > 0 && n > l.max {
 			l.open.Add(-1)
+			l.refused.Inc() // before Close: whoever sees the close sees the count
 			c.Close()
-			l.refused.Inc()
 			continue
 		}
 		if l.gauge != nil {
