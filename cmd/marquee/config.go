@@ -35,7 +35,20 @@ func parseConfig(environ []string) (config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", nameVariables(err))
 	}
+	// The env library gives a variable set to "" its default. For these
+	// settings empty is a value of its own ("off"), as the README says.
+	for name, field := range emptyTurnsOff(&cfg) {
+		if v, ok := m[name]; ok && strings.TrimSpace(v) == "" {
+			*field = ""
+		}
+	}
 	return cfg, nil
+}
+
+// emptyTurnsOff returns the settings with a default that an empty value
+// turns off, by variable.
+func emptyTurnsOff(c *config) map[string]*string {
+	return map[string]*string{"MARQUEE_ADMIN_ADDR": &c.AdminAddr}
 }
 
 // nameVariables rewrites the env library's parse errors, which name the Go

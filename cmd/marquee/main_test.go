@@ -180,6 +180,26 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestEmptyTurnsOff: MARQUEE_ADMIN_ADDR set to empty turns the admin
+// listener off, as the README says (the env library alone would give it
+// its default); unset, it is the default.
+func TestEmptyTurnsOff(t *testing.T) {
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "127.0.0.1:9090"},
+		{[]string{"MARQUEE_ADMIN_ADDR="}, ""},
+		{[]string{"MARQUEE_ADMIN_ADDR= "}, ""},
+		{[]string{"MARQUEE_ADMIN_ADDR=127.0.0.1:0"}, "127.0.0.1:0"},
+	} {
+		cfg, err := parseConfig(tt.env)
+		if err != nil || cfg.AdminAddr != tt.want {
+			t.Errorf("%q: admin %q, %v; want %q", tt.env, cfg.AdminAddr, err, tt.want)
+		}
+	}
+}
+
 // TestDemoRestartKeepsGamesFresh: a second start on the same store shows
 // the demo's current games only, not the previous run's as well.
 func TestDemoRestartKeepsGamesFresh(t *testing.T) {
@@ -190,7 +210,14 @@ func TestDemoRestartKeepsGamesFresh(t *testing.T) {
 		done := make(chan error, 1)
 		env := []string{"MARQUEE_ADDR=127.0.0.1:0", "MARQUEE_ADMIN_ADDR=", "MARQUEE_DATA_DIR=" + dir,
 			"MARQUEE_DRAIN_DELAY=0s", "MARQUEE_LOG_LEVEL=error", fmt.Sprintf("MARQUEE_DEMO_SEED=%d", i+1)}
-		go func() { done <- run(ctx, env, io.Discard, func(pub, _ string) { addrs <- pub }) }()
+		go func() {
+			done <- run(ctx, env, io.Discard, func(pub, admin string) {
+				if admin != "" {
+					t.Errorf("MARQUEE_ADMIN_ADDR= started an admin listener on %s", admin)
+				}
+				addrs <- pub
+			})
+		}()
 		var base string
 		select {
 		case a := <-addrs:
