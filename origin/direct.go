@@ -51,6 +51,9 @@ func (s *Server) handleDirect(w http.ResponseWriter, r *http.Request) {
 	cdn.Stream(h)
 	s.policy.Set(h, cdn.NoStore, time.Time{}, time.Time{})
 	h.Set(cdn.HeaderResponseID, s.responseID())
+	if handOff {
+		closeAfter(h)
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		reason = reasonComplete

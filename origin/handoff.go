@@ -41,7 +41,8 @@ import (
 // segments behave as in the handlers' own loops: a clean end writes the
 // terminating chunk, an aborted one cuts the connection without it. What
 // differs: the connection is closed after the response ends (it cannot go
-// back to net/http; the next request opens a new one), and the keepalive
+// back to net/http; the response says Connection: close, and the next
+// request opens a new one), and the keepalive
 // of a direct viewer is written by its writer, whose clock is read once
 // per pass.
 //
@@ -200,6 +201,12 @@ func (s *Server) canHandOff(w http.ResponseWriter, r *http.Request) bool {
 		w = u.Unwrap()
 	}
 }
+
+// closeAfter says in the header of a response that may be handed off that
+// its connection closes after it (RFC 9112 §9.6): a handed-off connection
+// never goes back to net/http, and a client or edge that took it for a
+// persistent one would send its next request into a closing socket.
+func closeAfter(h http.Header) { h.Set("Connection", "close") }
 
 // handOff takes the response's connection over (its header and first
 // batch written and flushed, the body chunked) and gives it to the

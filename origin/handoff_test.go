@@ -234,6 +234,9 @@ func TestHandOffDirect(t *testing.T) {
 		}
 	}
 	for i, v := range vs {
+		if !v.resp.Close {
+			t.Fatalf("viewer %d: a direct response that is handed off does not say Connection: close", i)
+		}
 		eventually(t, fmt.Sprint("viewer ", i, " has every update"), func() bool { return len(v.updates()) >= 200 })
 		wantSeqs(t, fmt.Sprint("viewer ", i), v.updates(), 2, 201)
 	}
@@ -289,6 +292,9 @@ func TestHandOffStream(t *testing.T) {
 		body <- b
 		errc <- err
 	}()
+	if !resp.Close {
+		t.Error("a live segment response that is handed off does not say Connection: close")
+	}
 	eventually(t, "handed off", func() bool { return counter(x.s.m.handedOff.WithLabelValues(modeStream)) == 1 })
 	for i := range 20 {
 		x.update("S", fmt.Sprintf(`{"p":%d}`, i))
@@ -308,6 +314,17 @@ func TestHandOffStream(t *testing.T) {
 	eventually(t, "counted complete", func() bool {
 		return counter(x.s.m.streamClosed.WithLabelValues(modeStream, reasonComplete)) == 1
 	})
+	// The finished segment is served whole and never handed off: its
+	// connection stays open for the next request.
+	fin, err := http.Get(x.ts.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, fin.Body)
+	fin.Body.Close()
+	if fin.Close {
+		t.Error("a finished segment's response closes its connection")
+	}
 
 	// The next segment, aborted under its viewer: no terminating chunk.
 	var next *segmenter.Log
@@ -513,6 +530,9 @@ func TestHandOffOff(t *testing.T) {
 	eventually(t, "update", func() bool { return len(v.updates()) == 1 })
 	if got := counter(x.s.m.handedOff.WithLabelValues(modeDirect)); got != 0 {
 		t.Errorf("handed off %v with HandOff off", got)
+	}
+	if v.resp.Close {
+		t.Error("with HandOff off a direct response closes its connection")
 	}
 }
 

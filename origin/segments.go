@@ -179,13 +179,17 @@ func (s *Server) handleSegment(w http.ResponseWriter, r *http.Request) {
 			kind = segmentHeld
 		}
 	}
+	handOff := kind != segmentFinished && s.canHandOff(w, r)
+	if handOff {
+		closeAfter(h)
+	}
 	s.m.segmentResponse(f, kind)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		reason = reasonComplete
 		return
 	}
-	reason = s.copyLog(w, l, st, s.canHandOff(w, r))
+	reason = s.copyLog(w, l, st, handOff)
 	if reason == reasonHandedOff {
 		return
 	}
