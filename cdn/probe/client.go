@@ -101,6 +101,20 @@ func newClient(viewers int) *http.Client {
 	}}
 }
 
+// begin starts the run now: the join window (JoinBy, if set, else
+// Stagger from now), the first segment and the last one every viewer
+// follows.
+func (p *prober) begin() time.Time {
+	start := time.Now()
+	if !p.cfg.JoinBy.IsZero() {
+		p.cfg.Stagger = max(p.cfg.JoinBy.Sub(start), time.Millisecond)
+	}
+	p.start = start
+	p.first = p.index(start)
+	p.last = p.index(start.Add(p.cfg.Stagger-time.Millisecond)) + int64(p.cfg.Follow)
+	return start
+}
+
 // joins returns when each viewer joins, after the start: evenly spaced
 // over the stagger window, or at random moments within it.
 func (p *prober) joins() []time.Duration {

@@ -35,6 +35,12 @@ type Config struct {
 	Viewers int
 	// Stagger is the window over which viewers join. Default half a segment.
 	Stagger time.Duration
+	// JoinBy, when set, ends the join window at this moment instead:
+	// viewers join from the probe's start (after its descriptor request)
+	// until JoinBy, and Stagger is ignored. A caller that plans the run on
+	// the segment grid uses it, so that the probe's own start-up time
+	// cannot push the last joins into a later segment.
+	JoinBy time.Time
 	// Random makes viewers join at uniformly random moments within Stagger
 	// instead of evenly spaced ones.
 	Random bool

@@ -162,10 +162,7 @@ func Parts(ctx context.Context, cfg Config) (*PartsResult, error) {
 		p.cfg.PartSlack = min(max(P/2, 250*time.Millisecond), 2*time.Second)
 	}
 	D := d.SegmentDuration()
-	start := time.Now()
-	p.start = start
-	p.first = p.index(start)
-	p.last = p.index(start.Add(p.cfg.Stagger-time.Millisecond)) + int64(p.cfg.Follow)
+	start := p.begin()
 	lastEnd := time.UnixMilli(int64(p.last+1) * D.Milliseconds()).Add(-p.offset)
 	p.cfg.Logf("probe: %d parts-mode viewers on feed %q join over %s and follow %s parts through segment %d (about %s)",
 		p.cfg.Viewers, p.cfg.Feed, p.cfg.Stagger, P, p.last, time.Until(lastEnd).Round(time.Second))

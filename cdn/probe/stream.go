@@ -99,14 +99,11 @@ func Stream(ctx context.Context, cfg Config) (*StreamResult, error) {
 		return nil, err
 	}
 	defer p.close()
-	cfg = p.cfg
 	d := p.desc
 	offset := p.offset
 	D := d.SegmentDuration()
-	start := time.Now()
-	p.start = start
-	p.first = p.index(start)
-	p.last = p.index(start.Add(p.cfg.Stagger-time.Millisecond)) + int64(p.cfg.Follow)
+	start := p.begin()
+	cfg = p.cfg
 	lastEnd := time.UnixMilli(int64(p.last+1) * D.Milliseconds()).Add(-offset)
 	cfg.Logf("probe: %d viewers on feed %q join over %s and watch through segment %d (about %s)",
 		p.cfg.Viewers, p.cfg.Feed, p.cfg.Stagger, p.last, time.Until(lastEnd).Round(time.Second))

@@ -257,3 +257,34 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// TestJoinBy: with JoinBy set the join window ends there, however late
+// the probe starts, and the last segment followed is the one in progress
+// at JoinBy plus Follow; without it the window is Stagger from the start.
+func TestJoinBy(t *testing.T) {
+	d := wire.Descriptor{SegmentLength: 2}
+	now := time.Now()
+	// Just before the end of a segment: a start-up delay of Stagger's
+	// margin would have moved the last joins into the next one.
+	boundary := now.Truncate(2 * time.Second).Add(4 * time.Second)
+	joinBy := boundary.Add(-300 * time.Millisecond)
+	p := &prober{cfg: Config{JoinBy: joinBy, Stagger: time.Hour, Follow: 1}, desc: d}
+	start := p.begin()
+	if got := p.cfg.Stagger; got > joinBy.Sub(start) || got <= 0 {
+		t.Errorf("stagger %s, want the time until JoinBy (%s)", got, joinBy.Sub(start))
+	}
+	if want := p.index(joinBy) + 1; p.last != want || p.first != p.index(start) {
+		t.Errorf("segments %d..%d, want %d..%d", p.first, p.last, p.index(start), want)
+	}
+	q := &prober{cfg: Config{Stagger: 10 * time.Second}, desc: d}
+	start = q.begin()
+	if q.cfg.Stagger != 10*time.Second || q.last != q.index(start.Add(10*time.Second-time.Millisecond)) {
+		t.Errorf("without JoinBy: stagger %s, last %d", q.cfg.Stagger, q.last)
+	}
+	// A JoinBy already past still gives a (tiny) window.
+	r := &prober{cfg: Config{JoinBy: now.Add(-time.Second)}, desc: d}
+	r.begin()
+	if r.cfg.Stagger <= 0 {
+		t.Errorf("JoinBy in the past: stagger %s", r.cfg.Stagger)
+	}
+}

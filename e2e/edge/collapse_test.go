@@ -198,7 +198,7 @@ func runAudience(t *testing.T, s *stack, target string, viewers int, v *Varnish)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	logs := captureLogs(ctx, s.origin, feeds, segs)
-	stagger := time.Until(g.End(first+2)) - 300*time.Millisecond
+	joinBy := g.End(first + 2).Add(-300 * time.Millisecond) // on the grid: the probe's start-up cannot move it
 	cpu0 := selfCPU()
 	var edge0 time.Duration
 	if v != nil {
@@ -213,7 +213,7 @@ func runAudience(t *testing.T, s *stack, target string, viewers int, v *Varnish)
 				Base:    target,
 				Feed:    f,
 				Viewers: viewers / len(feeds),
-				Stagger: stagger,
+				JoinBy:  joinBy,
 				Random:  true,
 				Noise:   true,
 			})

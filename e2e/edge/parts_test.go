@@ -141,7 +141,7 @@ func TestPartsThroughBufferingEdge(t *testing.T) {
 	time.Sleep(time.Until(g.End(g.Index(time.Now())).Add(50 * time.Millisecond)))
 	first := g.Index(time.Now())
 	last := first + 3
-	stagger := time.Until(g.End(first+2)) - 300*time.Millisecond
+	joinBy := g.End(first + 2).Add(-300 * time.Millisecond) // on the grid: the probe's start-up cannot move it
 	before := map[string]partsMetrics{}
 	for _, f := range feeds {
 		before[f] = readPartsMetrics(o, f)
@@ -171,7 +171,7 @@ func TestPartsThroughBufferingEdge(t *testing.T) {
 				Base:    v.URL,
 				Feed:    f,
 				Viewers: *viewersFlag / len(feeds),
-				Stagger: stagger,
+				JoinBy:  joinBy,
 				Random:  true,
 				Follow:  1,
 				Noise:   true,
