@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -22,6 +23,10 @@ type config struct {
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 
 	app.Config
+
+	// unknown are the MARQUEE_ variables that are no setting (warned
+	// about at start).
+	unknown []unknownSetting
 }
 
 func parseConfig(environ []string) (config, error) {
@@ -42,6 +47,7 @@ func parseConfig(environ []string) (config, error) {
 			*field = ""
 		}
 	}
+	cfg.unknown = unknownSettings(m)
 	return cfg, nil
 }
 
@@ -51,13 +57,8 @@ func emptyTurnsOff(c *config) map[string]*string {
 	return map[string]*string{"MARQUEE_ADMIN_ADDR": &c.AdminAddr}
 }
 
-// nameVariables rewrites the env library's parse errors, which name the Go
-// field, into errors that name the environment variable.
-func nameVariables(err error) error {
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		return err
-	}
+// settingVars returns the variable of every setting, by Go field name.
+func settingVars() map[string]string {
 	vars := map[string]string{}
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
@@ -71,6 +72,69 @@ func nameVariables(err error) error {
 		}
 	}
 	walk(reflect.TypeFor[config]())
+	return vars
+}
+
+// unknownSetting is a MARQUEE_ variable that is no setting: a typo, or a
+// setting of another version. Like is the closest setting's name, or "".
+type unknownSetting struct{ Name, Like string }
+
+// unknownSettings returns the MARQUEE_ variables of env that marquee does
+// not read, sorted, each with the setting it most likely meant (at most a
+// third of the letters after the prefix edited). A typo in, say,
+// MARQUEE_PROTECTED_FEEDS would otherwise leave a feed public in silence.
+func unknownSettings(env map[string]string) []unknownSetting {
+	known := map[string]bool{}
+	for _, v := range settingVars() {
+		known[v] = true
+	}
+	var out []unknownSetting
+	for name := range env {
+		if !strings.HasPrefix(name, "MARQUEE_") || known[name] {
+			continue
+		}
+		u := unknownSetting{Name: name}
+		rest := name[len("MARQUEE_"):]
+		best := len(rest)/3 + 1
+		for k := range known {
+			if d := editDistance(rest, k[len("MARQUEE_"):]); d < best || (d == best && u.Like != "" && k < u.Like) {
+				best, u.Like = d, k
+			}
+		}
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b unknownSetting) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// nameVariables rewrites the env library's parse errors, which name the Go
+// field, into errors that name the environment variable.
+func nameVariables(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	vars := settingVars()
 	var errs []error
 	for _, e := range agg.Errors {
 		var pe env.ParseError

@@ -200,6 +200,24 @@ func TestEmptyTurnsOff(t *testing.T) {
 	}
 }
 
+// TestUnknownSettings: MARQUEE_ variables that are no setting are found,
+// with the setting they most likely meant; settings and other variables
+// are not.
+func TestUnknownSettings(t *testing.T) {
+	cfg, err := parseConfig([]string{"MARQUEE_PROTECTED_FEED=scores", "MARQUEE_SEGMENT_LENGHT=90s", "MARQUEE_FLUX=1",
+		"MARQUEE_ADDR=:8080", "MARQUEE_ADMIN_ADDR=", "PATH=/bin", "MARQUEEX=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []unknownSetting{{"MARQUEE_FLUX", ""}, {"MARQUEE_PROTECTED_FEED", "MARQUEE_PROTECTED_FEEDS"}, {"MARQUEE_SEGMENT_LENGHT", "MARQUEE_SEGMENT_LENGTH"}}
+	if !slices.Equal(cfg.unknown, want) {
+		t.Errorf("unknown %v, want %v", cfg.unknown, want)
+	}
+	if got := editDistance("kitten", "sitting"); got != 3 {
+		t.Errorf("editDistance(kitten, sitting) = %d, want 3", got)
+	}
+}
+
 // TestDemoRestartKeepsGamesFresh: a second start on the same store shows
 // the demo's current games only, not the previous run's as well.
 func TestDemoRestartKeepsGamesFresh(t *testing.T) {

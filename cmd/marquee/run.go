@@ -23,7 +23,15 @@ func run(ctx context.Context, environ []string, stdout io.Writer, ready listenin
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	a, err := app.New(cfg.Config, app.Deps{Log: cfg.logger(os.Stderr), Stdout: stdout})
+	log := cfg.logger(os.Stderr)
+	for _, u := range cfg.unknown {
+		if u.Like != "" {
+			log.Warn("not a setting, ignored: "+u.Name, "did_you_mean", u.Like)
+		} else {
+			log.Warn("not a setting, ignored: " + u.Name)
+		}
+	}
+	a, err := app.New(cfg.Config, app.Deps{Log: log, Stdout: stdout})
 	if err != nil {
 		return err
 	}
