@@ -42,9 +42,8 @@ import (
 // terminating chunk, an aborted one cuts the connection without it. What
 // differs: the connection is closed after the response ends (it cannot go
 // back to net/http; the response says Connection: close, and the next
-// request opens a new one), and the keepalive
-// of a direct viewer is written by its writer, whose clock is read once
-// per pass.
+// request opens a new one), and the keepalive of a direct viewer is
+// written by its writer, whose clock is read once per pass.
 //
 // Only responses whose connection can be taken over are handed off: plain
 // HTTP/1.1 (not HTTP/2, not HTTP/1.0, not TLS), through a ResponseWriter
