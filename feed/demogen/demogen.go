@@ -30,6 +30,11 @@ type Generator struct {
 	rng    *rand.Rand
 	stocks []*stock
 	games  []*game // one per slot of gameSlots
+	// last is the time of the last Initial or Step, every the average
+	// time between Steps (0 until two are seen): the pace that turns a
+	// scheduled game's remaining updates into a start time.
+	last  time.Time
+	every time.Duration
 }
 
 // New returns a generator seeded with seed (any value, 0 included). Games
@@ -61,10 +66,26 @@ func (g *Generator) Initial(now time.Time) []Message {
 	for _, s := range g.stocks {
 		msgs = append(msgs, s.message(ts))
 	}
+	g.last = now
 	for _, gm := range g.games {
-		msgs = append(msgs, gm.message(ts))
+		msgs = append(msgs, g.gameMessage(gm, now, ts))
 	}
 	return msgs
+}
+
+// stepsPerGameUpdate is how many Steps a given game waits, on average,
+// for its next update.
+var stepsPerGameUpdate = float64(len(gameSlots)) / (1 - priceShare)
+
+// gameMessage is gm's message at now; a scheduled game's start time is
+// fixed the first time: its remaining updates at the pace seen so far
+// (now itself, before the pace is known).
+func (g *Generator) gameMessage(gm *game, now time.Time, ts string) Message {
+	if gm.status == StatusScheduled && gm.start.IsZero() {
+		left := float64(scheduledTicks-gm.ticks) * stepsPerGameUpdate
+		gm.start = now.Add(time.Duration(left * float64(g.every))).Truncate(time.Second)
+	}
+	return gm.message(ts, gm.start)
 }
 
 // Step advances the simulation by one update and returns its messages,
@@ -72,6 +93,14 @@ func (g *Generator) Initial(now time.Time) []Message {
 // delete, then the new game in its place).
 func (g *Generator) Step(now time.Time) []Message {
 	ts := timestamp(now)
+	if d := now.Sub(g.last); !g.last.IsZero() && d > 0 {
+		if g.every == 0 {
+			g.every = d
+		} else {
+			g.every += (d - g.every) / 8
+		}
+	}
+	g.last = now
 	if g.rng.Float64() < priceShare {
 		s := g.stocks[g.rng.IntN(len(g.stocks))]
 		g.walk(s)
@@ -82,10 +111,10 @@ func (g *Generator) Step(now time.Time) []Message {
 	if gm.status == StatusFinal && gm.ticks >= finalTicks {
 		next := g.newGame(gm.league) // while gm is still on the board: a new key
 		g.games[i] = next
-		return []Message{{Subject: gm.subject()}, next.message(ts)}
+		return []Message{{Subject: gm.subject()}, g.gameMessage(next, now, ts)}
 	}
 	g.advance(gm)
-	return []Message{gm.message(ts)}
+	return []Message{g.gameMessage(gm, now, ts)}
 }
 
 func timestamp(now time.Time) string { return now.UTC().Format(time.RFC3339Nano) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -295,5 +296,86 @@ func TestNoNegativeZero(t *testing.T) {
 				t.Fatalf("seed %d: %s: %s", seed, m.Subject, m.Body)
 			}
 		}
+	}
+}
+
+// TestStartTime: every scheduled game carries a start time, the same in
+// all its messages, not before its first one; live and final games carry
+// none; and, stepped at a steady pace, games go live about then (half the
+// games within less than the median lead time of their start time).
+func TestStartTime(t *testing.T) {
+	g := New(11)
+	now := time.Unix(1_800_000_000, 0)
+	const every = 200 * time.Millisecond
+	type seen struct {
+		first, start, live time.Time
+	}
+	games := map[string]*seen{} // on the board
+	var done []*seen            // deleted
+	check := func(m Message) {
+		if !strings.HasPrefix(m.Subject, "scores.") {
+			return
+		}
+		if m.Body == nil { // the same teams may play again later
+			done = append(done, games[m.Subject])
+			delete(games, m.Subject)
+			return
+		}
+		var s Score
+		decodeStrict(t, m, &s)
+		gs := games[m.Subject]
+		if gs == nil {
+			gs = &seen{first: now}
+			games[m.Subject] = gs
+		}
+		if s.Status != StatusScheduled {
+			if s.StartTime != "" {
+				t.Fatalf("%s game with a start time: %s", s.Status, m.Body)
+			}
+			if gs.live.IsZero() {
+				gs.live = now
+			}
+			return
+		}
+		st, err := time.Parse(time.RFC3339, s.StartTime)
+		if err != nil {
+			t.Fatalf("scheduled game without a start time: %s", m.Body)
+		}
+		switch {
+		case gs.start.IsZero():
+			gs.start = st
+			if st.Before(gs.first.Truncate(time.Second)) {
+				t.Fatalf("start %s before the game's first message at %s", st, gs.first)
+			}
+		case !st.Equal(gs.start):
+			t.Fatalf("%s: start time moved from %s to %s", m.Subject, gs.start, st)
+		}
+	}
+	for _, m := range g.Initial(now) {
+		check(m)
+	}
+	for range 20000 {
+		now = now.Add(every)
+		for _, m := range g.Step(now) {
+			check(m)
+		}
+	}
+	var lead, miss []time.Duration
+	for _, gs := range append(done, slices.Collect(maps.Values(games))...) {
+		if gs.start.IsZero() || gs.live.IsZero() || gs.first.Equal(time.Unix(1_800_000_000, 0)) {
+			continue // never scheduled, never started, or on the board at Initial (pace unknown)
+		}
+		lead = append(lead, gs.start.Sub(gs.first))
+		miss = append(miss, (gs.live.Sub(gs.start)).Abs())
+	}
+	if len(lead) < 20 {
+		t.Fatalf("only %d games scheduled and started", len(lead))
+	}
+	slices.Sort(lead)
+	slices.Sort(miss)
+	if ml, mm := lead[len(lead)/2], miss[len(miss)/2]; mm >= ml {
+		t.Errorf("median miss %s not below the median lead %s (%d games)", mm, ml, len(lead))
+	} else {
+		t.Logf("%d games: median lead %s, median miss %s", len(lead), ml, mm)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"time"
 )
 
 // Score is the body of a "scores.<league>.<away>-<home>" message.
@@ -18,7 +19,12 @@ type Score struct {
 	Period    string `json:"period"`     // "" before the start; "Q1", "P2", "1H", "OT", "2OT", "SO"
 	Clock     string `json:"clock"`      // "mm:ss": left in the period, or elapsed match time (football)
 	Status    string `json:"status"`     // StatusScheduled, StatusLive or StatusFinal, in this order
-	Time      string `json:"time"`       // RFC 3339 with nanoseconds, UTC
+	// StartTime is when a scheduled game is expected to start (RFC 3339,
+	// UTC, whole seconds); only on scheduled games. Fixed when the game is
+	// first published, from the pace of the updates so far: the game goes
+	// live about then.
+	StartTime string `json:"start_time,omitempty"`
+	Time      string `json:"time"` // RFC 3339 with nanoseconds, UTC
 }
 
 // The values of Score.Status.
@@ -142,7 +148,8 @@ type game struct {
 	period     int // 0 before the start; > league.periods in overtime
 	clock      int // seconds left in the period, or elapsed match seconds with countUp
 	status     string
-	ticks      int // updates spent in the current status (scheduled, final)
+	ticks      int       // updates spent in the current status (scheduled, final)
+	start      time.Time // a scheduled game's start time, once published
 }
 
 // newGame schedules a game between two teams of lg that are not on the
@@ -238,7 +245,9 @@ func (gm *game) subject() string {
 		strings.ToLower(gm.away.code) + "-" + strings.ToLower(gm.home.code)
 }
 
-func (gm *game) message(ts string) Message {
+// message is gm's message stamped ts; start is its start time, when it
+// is scheduled.
+func (gm *game) message(ts string, start time.Time) Message {
 	lg := gm.league
 	period := ""
 	if gm.period > 0 {
@@ -260,6 +269,9 @@ func (gm *game) message(ts string) Message {
 		Clock:     fmt.Sprintf("%02d:%02d", clock/60, clock%60),
 		Status:    gm.status,
 		Time:      ts,
+	}
+	if gm.status == StatusScheduled {
+		body.StartTime = start.UTC().Format(time.RFC3339)
 	}
 	return Message{Subject: gm.subject(), Body: mustJSON(body)}
 }
