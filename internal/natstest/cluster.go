@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"marquee/internal/porthold"
 )
 
 // Account is the account every client of these servers uses: the global
@@ -62,7 +64,30 @@ type node struct {
 	dir         string
 	clientPort  int
 	clusterPort int
-	srv         *server.Server // nil while down
+	srv         *server.Server   // nil while down
+	holds       []*porthold.Hold // its ports, held while it is down
+}
+
+// hold holds n's ports while it is down (best effort: a port taken in
+// the moment since its server let it go stays unheld). Called with c.mu
+// held, or before the cluster is shared.
+func (n *node) hold() {
+	n.release()
+	for _, port := range []int{n.clientPort, n.clusterPort} {
+		if port > 0 {
+			if h, _, err := porthold.Port(port); err == nil {
+				n.holds = append(n.holds, h)
+			}
+		}
+	}
+}
+
+// release lets n's held ports go.
+func (n *node) release() {
+	for _, h := range n.holds {
+		h.Release()
+	}
+	n.holds = nil
 }
 
 // StartCluster starts a three-node JetStream cluster and waits until it has a
@@ -122,12 +147,16 @@ func startWith(tb testing.TB, opts Options) (*Cluster, error) {
 			clusterPort: -1,
 		})
 	}
-	if opts.Nodes > 1 {
-		// Every node needs a cluster port before the proxies to it can be
-		// made, and the proxies before the nodes start: reserve the ports.
-		for _, n := range c.nodes {
-			n.clusterPort = freePort(tb)
+	// Every node's ports are chosen and held before anything starts (the
+	// proxies to a node need its cluster port), and held whenever it is
+	// down, so that a restarted node gets them back.
+	for _, n := range c.nodes {
+		n.clientPort = reservePort(tb, n)
+		if opts.Nodes > 1 {
+			n.clusterPort = reservePort(tb, n)
 		}
+	}
+	if opts.Nodes > 1 {
 		for i := range c.nodes {
 			for j, to := range c.nodes {
 				if i == j {
@@ -151,15 +180,15 @@ func startWith(tb testing.TB, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(tb testing.TB) int {
+// reservePort picks a free loopback port and holds it for n.
+func reservePort(tb testing.TB, n *node) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	h, port, err := porthold.Port(0)
 	if err != nil {
 		tb.Fatalf("natstest: reserve port: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	n.holds = append(n.holds, h)
+	return port
 }
 
 // start starts node i with its store and ports, recording the ports it got.
@@ -220,6 +249,7 @@ func (c *Cluster) start(i int) error {
 	if a := srv.ClusterAddr(); a != nil {
 		n.clusterPort = a.Port
 	}
+	n.release() // the server listens on them now
 	return nil
 }
 
@@ -270,6 +300,11 @@ func (c *Cluster) Kill(i int) {
 	c.mu.Unlock()
 	srv.Shutdown()
 	srv.WaitForShutdown()
+	c.mu.Lock()
+	if !c.closed {
+		c.nodes[i].hold()
+	}
+	c.mu.Unlock()
 }
 
 // Stop shuts node i down gracefully: it steps down from its Raft leaderships
@@ -286,6 +321,9 @@ func (c *Cluster) Stop(i int) {
 	srv.WaitForShutdown()
 	c.mu.Lock()
 	c.setCutLocked(i, true) // nothing to carry any more; Restart restores
+	if !c.closed {
+		c.nodes[i].hold()
+	}
 	c.mu.Unlock()
 }
 
@@ -517,6 +555,11 @@ func (c *Cluster) Shutdown() {
 		wg.Go(func() { srv.Shutdown(); srv.WaitForShutdown() })
 	}
 	wg.Wait()
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		n.release()
+	}
+	c.mu.Unlock()
 	for _, p := range proxies {
 		p.close()
 	}

@@ -15,9 +15,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ import (
 
 	"marquee/feed"
 	"marquee/internal/app"
+	"marquee/internal/porthold"
 	"marquee/origin"
 	"marquee/segmenter"
 	"marquee/wire"
@@ -149,6 +152,7 @@ type Origin struct {
 
 	done chan error // Run's result
 	once sync.Once
+	hold *porthold.Hold // the port, from Stop until the next start
 }
 
 // StartOrigin starts an origin on n with opts and waits until it is ready.
@@ -157,6 +161,7 @@ func StartOrigin(t testing.TB, n *NATS, opts Options) *Origin {
 	t.Helper()
 	o := &Origin{t: t, opts: opts.withDefaults(), nats: n}
 	o.start()
+	t.Cleanup(func() { o.hold.Release() }) // after Stop (cleanups run last first)
 	t.Cleanup(o.Stop)
 	return o
 }
@@ -225,6 +230,8 @@ func (o *Origin) start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	o.hold.Release() // the app listens on the port now
+	o.hold = nil
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
@@ -295,6 +302,14 @@ func (o *Origin) Stop() {
 		}
 		if err := <-o.done; err != nil {
 			o.t.Errorf("origin run: %v", err)
+		}
+		// Until a Restart, no other socket may take the port (an
+		// outgoing connection's automatic port, say): the origin comes
+		// back on it.
+		if host, p, err := net.SplitHostPort(o.Addr); err == nil && host == "127.0.0.1" {
+			if port, err := strconv.Atoi(p); err == nil {
+				o.hold, _, _ = porthold.Port(port)
+			}
 		}
 	})
 }
