@@ -235,7 +235,18 @@ func (c *Cluster) start(i int) error {
 	if !srv.ReadyForConnections(startWait) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return fmt.Errorf("node %d (%s) not ready for connections", i, n.name)
+		why := ""
+		for _, port := range []int{o.Port, o.Cluster.Port} {
+			if port <= 0 {
+				continue
+			}
+			if h, _, err := porthold.Port(port); err != nil {
+				why += fmt.Sprintf("; port %d is taken by another socket (%v)", port, err)
+			} else {
+				h.Release()
+			}
+		}
+		return fmt.Errorf("node %d (%s) not ready for connections within %v%s", i, n.name, startWait, why)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
