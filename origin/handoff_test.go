@@ -420,7 +420,7 @@ func (x *handOffServer) rawOpen(t testing.TB, path string, header ...string) *ra
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			setRcvBuf(fd, 4096)
 		})
 	}}
 	conn, err := d.Dial("tcp", x.ts.Listener.Addr().String())

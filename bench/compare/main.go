@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command compare measures marquee's direct mode side by side with Nchan
 // (nginx with the Nchan module, one worker): the same meter, the same load,
 // on loopback, a fresh server per run, rounds interleaved. For every

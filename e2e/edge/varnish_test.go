@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package edge_test checks marquee behind a real edge cache: varnishd with
 // cdn/varnish/marquee.vcl in front of a real origin (embedded NATS, short
 // segments), with up to thousands of concurrent viewers, and cmd/cdnprobe's

@@ -1,9 +1,6 @@
 package app
 
-import (
-	"fmt"
-	"syscall"
-)
+import "fmt"
 
 // fdReserve is how many open files the connection cap leaves for
 // everything that is not a viewer: NATS connections, the embedded server's
@@ -11,19 +8,6 @@ import (
 // listener, logs. An attacker who fills the public listener must never take
 // these away (a store that cannot open files stops ingesting).
 func fdReserve(limit int) int { return max(256, limit/5) }
-
-// openFileLimit returns the process's soft limit on open files (Go raises
-// it to the hard limit at start-up on Linux).
-func openFileLimit() (int, error) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, err
-	}
-	if rl.Cur > 1<<30 {
-		return 1 << 30, nil
-	}
-	return int(rl.Cur), nil
-}
 
 // connectionCap returns the cap on concurrent public connections:
 // configured (> 0) or automatic (0: the open-file limit minus the reserve).
