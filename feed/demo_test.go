@@ -94,8 +94,16 @@ func TestNewDemoDefaults(t *testing.T) {
 func TestDemoRunPublishesGenerator(t *testing.T) {
 	srv := startServer(t, t.TempDir(), -1)
 	cfg := testConfig(srv.ClientURL())
-	sub, err := connect(t, cfg, nil).SubscribeSync("x.y.>")
+	sc := connect(t, cfg, nil)
+	sub, err := sc.SubscribeSync("x.y.>")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The server has the subscription once the flush returns; the demo
+	// publishes on another connection, and without this its first
+	// messages could go out before (seen: message 0 was a game, the
+	// prices before it lost).
+	if err := sc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
