@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -114,6 +115,22 @@ func TestRunDemo(t *testing.T) {
 	for _, name := range []string{"marquee_http_open_streams", "marquee_segment_responses_total", "marquee_feed_messages_rejected_total", "marquee_nats_connected 1", "marquee_slow_readers_closed_total", "marquee_segment_rotations_total", "marquee_http_bytes_written_total"} {
 		if !bytes.Contains(body, []byte(name)) {
 			t.Errorf("metrics lack %s", name)
+		}
+	}
+	// The README's metrics section names every marquee_ metric the
+	// binary exposes.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, ok := strings.CutPrefix(line, "# TYPE ")
+		if !ok || !strings.HasPrefix(name, "marquee_") {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		if !bytes.Contains(readme, []byte("`"+name+"`")) && !bytes.Contains(readme, []byte("`"+name+"{")) {
+			t.Errorf("README does not name the metric %s", name)
 		}
 	}
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,4 +32,47 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[config]())
+}
+
+// TestREADMEListsEveryMetric: every marquee_ metric the code defines
+// (prometheus Opts names and Descs, in every non-test Go file of the
+// module) is named in the README, as `name` or `name{labels}`. The demo's
+// exposition is checked against it too (TestRunDemo), but a vector without
+// series does not show there.
+func TestREADMEListsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(marquee_[a-z0-9_]+)"`)
+	found := 0
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "artifacts" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range def.FindAllSubmatch(src, -1) {
+			found++
+			name := string(m[1])
+			if !strings.Contains(string(readme), "`"+name+"`") && !strings.Contains(string(readme), "`"+name+"{") {
+				t.Errorf("README does not name the metric %s (%s)", name, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found < 30 {
+		t.Fatalf("found %d metric definitions: the pattern no longer matches the code", found)
+	}
 }
