@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"marquee/cdn"
 )
 
 // TestREADMEListsEverySetting keeps the README's settings table honest:
@@ -74,5 +77,37 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	}
 	if found < 30 {
 		t.Fatalf("found %d metric definitions: the pattern no longer matches the code", found)
+	}
+}
+
+// TestREADMEListsEveryRoute: every route of the public and the admin
+// listener is in the README's URL section: as `GET pattern`, or, for the
+// tokened twins listed together, as `…/t/{token}rest` or `…rest`.
+func TestREADMEListsEveryRoute(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "\n## URLs")
+	end := strings.Index(readme, "\n### The wire format")
+	if start < 0 || end < start {
+		t.Fatal("README has no URLs section")
+	}
+	urls := readme[start:end]
+	documented := func(p string) bool {
+		p = strings.TrimSuffix(p, "{$}")
+		if strings.Contains(urls, "`GET "+p+"`") || strings.Contains(urls, "`"+p+"`") {
+			return true
+		}
+		if _, rest, ok := strings.Cut(p, "/t/{token}"); ok && rest != "" {
+			return strings.Contains(urls, "`…/t/{token}"+rest+"`") || strings.Contains(urls, "`…"+rest+"`")
+		}
+		return false
+	}
+	for _, r := range append(slices.Clone(cdn.PublicRoutes), cdn.AdminRoutes...) {
+		if !documented(r.Pattern) {
+			t.Errorf("README's URLs section does not list %s", r.Pattern)
+		}
 	}
 }
