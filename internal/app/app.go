@@ -508,8 +508,20 @@ func (a *App) banner() {
 	fmt.Fprintf(a.out, "marquee listening on %s\n", base)
 	fmt.Fprintf(a.out, "  dashboard:  %s/\n", base)
 	fmt.Fprintf(a.out, "  feeds:      %s/v1/feeds\n", base)
-	fmt.Fprintf(a.out, "  stream:     curl -N %s/v1/feeds/prices/segments/$(curl -s %s/v1/feeds/prices | sed 's/.*\"segment\":\\([0-9]*\\).*/\\1/')\n", base, base)
-	fmt.Fprintf(a.out, "  direct:     curl -N %s/v1/feeds/prices/events\n", base)
+	// The examples name a feed that exists: the demo's, else the first
+	// allow-listed one, else a placeholder for one /v1/feeds lists.
+	f := "FEED"
+	switch {
+	case a.demo != nil:
+		f = "prices"
+	case len(a.cfg.NATS.Feeds) > 0:
+		f = a.cfg.NATS.Feeds[0]
+	}
+	fmt.Fprintf(a.out, "  stream:     curl -N %s/v1/feeds/%s/segments/$(curl -s %s/v1/feeds/%s | sed 's/.*\"segment\":\\([0-9]*\\).*/\\1/')\n", base, f, base, f)
+	fmt.Fprintf(a.out, "  direct:     curl -N %s/v1/feeds/%s/events\n", base, f)
+	if f == "FEED" {
+		fmt.Fprintf(a.out, "              (FEED: a feed %s/v1/feeds lists)\n", base)
+	}
 	if ing := a.IngestAddr(); ing != "" {
 		fmt.Fprintf(a.out, "  ingest:     POST http://%s/v1/ingest/{feed} (signed webhooks)\n", displayAddr(ing))
 	}

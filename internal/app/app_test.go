@@ -360,3 +360,68 @@ func TestStoreRecovers(t *testing.T) {
 		t.Errorf("store metrics:\n%s", grep(m, "marquee_store"))
 	}
 }
+
+// TestBannerNamesAFeed: the start-up banner's example URLs name a feed
+// that exists: the demo's prices, else the first allow-listed feed, else
+// a placeholder it explains.
+func TestBannerNamesAFeed(t *testing.T) {
+	a1, _ := start(t, testConfig(t))
+	waitReady(t, a1)
+	banner := func(edit func(*Config)) string {
+		t.Helper()
+		cfg := testConfig(t)
+		if edit != nil {
+			edit(&cfg)
+		}
+		var out syncBuffer
+		a, err := New(cfg, Deps{Stdout: &out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "direct:") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		return out.String()
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"demo", nil, "/v1/feeds/prices/events"},
+		{"allow-list", func(c *Config) { c.NATS.URL = a1.NATSURL(); c.NATS.Feeds = []string{"scores", "prices"} }, "/v1/feeds/scores/events"},
+		{"any feed", func(c *Config) { c.NATS.URL = a1.NATSURL() }, "/v1/feeds/FEED/events"},
+	} {
+		if got := banner(tc.edit); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: banner lacks %s:\n%s", tc.name, tc.want, got)
+		} else if tc.name == "any feed" && !strings.Contains(got, "(FEED: a feed ") {
+			t.Errorf("%s: the placeholder is not explained:\n%s", tc.name, got)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
