@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"marquee/internal/app"
 	"marquee/internal/testenv"
 	"marquee/origin"
 	"marquee/token"
@@ -92,7 +93,7 @@ func (ts *tokenServer) handedOut(feed string) []string {
 var tokenInURL = regexp.MustCompile(`/v1/feeds/prices/t/([^/]+)(/|$)`)
 
 // TestDashboardProtectedFeed: an origin with 2 s segments whose feed
-// "prices" is protected (windows of 2 segments, overlapping by one) and
+// "prices" is protected (windows of 3 segments, overlapping by two) and
 // "scores" public; the dashboard gets prices' tokens from the operator's
 // endpoint (?token_url=, another origin the page allows) and follows both
 // feeds across at least three window boundaries, in stream, parts and
@@ -114,9 +115,14 @@ func TestDashboardProtectedFeed(t *testing.T) {
 }
 
 // startProtected starts an origin on addr with segments of seg (parts of
-// 1 s) whose feed prices is protected (windows of 2 segments), recommending
+// 1 s) whose feed prices is protected (windows of 3 segments, valid two
+// segments past their end: a renewal on a loaded machine may be seconds
+// late, where the defaults leave a whole segment of a minute), recommending
 // mode to clients (""; the default) and allowing the dashboard the other
 // origins, and a publisher of both demo feeds, an update every 20 ms.
+// The protected feed's token window and overlap, in segments.
+const protectWindow, protectOverlap = 3, 2
+
 func startProtected(t *testing.T, n *testenv.NATS, addr string, seg time.Duration, mode string, origins ...string) (*testenv.Origin, *publisher) {
 	t.Helper()
 	cfg := origin.Defaults()
@@ -127,7 +133,10 @@ func startProtected(t *testing.T, n *testenv.NATS, addr string, seg time.Duratio
 	cfg.DashboardOrigins = origins
 	o := testenv.StartOrigin(t, n, testenv.Options{
 		SegmentLength: seg, PartLength: time.Second, Addr: addr, Origin: &cfg,
-		Config: testenv.Protect(2, "prices"),
+		Config: func(c *app.Config) {
+			testenv.Protect(protectWindow, "prices")(c)
+			c.Origin.Tokens.Overlap = protectOverlap * seg
+		},
 	})
 	return o, startFeeds(t, n, o)
 }
@@ -144,8 +153,9 @@ func followProtected(t *testing.T, mode string) {
 	o, pub := startProtected(t, n, addr, seg, mode, ts.URL)
 	keys := o.Server.Tokens()
 	keyring.Store(keys)
-	if got := keys.Window() + keys.Overlap(); got != 3*seg {
-		t.Fatalf("window + overlap %s, want 2 segments + 1", got)
+	window := protectWindow * seg
+	if got := keys.Window() + keys.Overlap(); got != window+protectOverlap*seg {
+		t.Fatalf("window + overlap %s, want %d segments + %d", got, protectWindow, protectOverlap)
 	}
 
 	b := startBrowser(t)
@@ -156,7 +166,7 @@ func followProtected(t *testing.T, mode string) {
 		t.Fatalf("page token URL %q, want the allowed ?token_url= %s", tokenURL, ts.URL+"/token")
 	}
 
-	// Three window boundaries (a window is 4 s): snapshots of 7 segments.
+	// Three window boundaries (a window is 6 s): snapshots of 10 segments.
 	start := time.Now()
 	testenv.Eventually(t, 90*time.Second, func() error {
 		page, err := b.feeds()
@@ -170,8 +180,8 @@ func followProtected(t *testing.T, mode string) {
 			return nil
 		}
 		for _, f := range feedNames {
-			if n := distinct(page[f].Segments); n < 7 {
-				return fmt.Errorf("%s: snapshots of %d segments so far, want 7", f, n)
+			if n := distinct(page[f].Segments); n < 3*protectWindow+1 {
+				return fmt.Errorf("%s: snapshots of %d segments so far, want %d", f, n, 3*protectWindow+1)
 			}
 		}
 		return nil
@@ -237,11 +247,11 @@ func followProtected(t *testing.T, mode string) {
 		t.Errorf("tokens of keys %v used, want both k1 (minting) and k0 (still listed)", kids)
 	}
 	if len(used) < 3 {
-		t.Errorf("the page used %d tokens for prices in %s (%d window boundaries), want at least 3", len(used), elapsed.Round(time.Second), int(elapsed/(2*seg)))
+		t.Errorf("the page used %d tokens for prices in %s (%d window boundaries), want at least 3", len(used), elapsed.Round(time.Second), int(elapsed/window))
 	}
 	// About one fetch per window, plus the first and a few early ones
 	// (asked before the new window started): no loop.
-	windows := int(time.Since(start)/(2*seg)) + 2
+	windows := int(time.Since(start)/window) + 2
 	if got := len(handed); got > 2*windows+2 {
 		t.Errorf("the page fetched %d tokens in about %d windows, want about one per window", got, windows)
 	}
