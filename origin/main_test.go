@@ -3,9 +3,9 @@ package origin
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"marquee/internal/leakcheck"
 )
 
 // TestMain fails the package's tests when any goroutine outlives them:
 // every handler, hub and drain a test starts must have ended.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }

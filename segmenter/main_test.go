@@ -3,10 +3,10 @@ package segmenter
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"marquee/internal/leakcheck"
 )
 
 // TestMain fails the run when a goroutine outlives the package's tests.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }

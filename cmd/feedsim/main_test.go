@@ -16,18 +16,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"go.uber.org/goleak"
 
 	"marquee/feed"
 	"marquee/feed/demogen"
 	"marquee/internal/app"
+	"marquee/internal/leakcheck"
 	"marquee/internal/testenv"
 	"marquee/wire"
 )
 
 // TestMain fails the run when a goroutine outlives the package's tests.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
 
 // startNATS starts an embedded server, shut down at the end of the test.
