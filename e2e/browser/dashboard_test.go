@@ -183,6 +183,22 @@ func checkExactlyOnce(t *testing.T, feed string, published []uint64, p pageFeed)
 		feed, len(published), len(p.Applied), folded, len(p.Snapshots), p.Segments, p.DroppedUpdates, p.DroppedSnapshots, p.Statuses)
 }
 
+// checkFollowedLive checks a page that followed feed in mode without a
+// hitch: every update exactly once, never offline, the mode asked for, and
+// live from the first catch-up on, with no reconnect (during, e.g.,
+// "during rotations").
+func checkFollowedLive(t *testing.T, feed string, published []uint64, p pageFeed, mode, during string) {
+	t.Helper()
+	checkExactlyOnce(t, feed, published, p)
+	checkNeverOffline(t, feed, p)
+	if p.Mode != mode {
+		t.Errorf("%s: page mode %q, want %q (the descriptor's)", feed, p.Mode, mode)
+	}
+	if want := []string{"catching-up", "live"}; !slices.Equal(p.Statuses, want) {
+		t.Errorf("%s: statuses %v, want %v (no reconnect %s)", feed, p.Statuses, want, during)
+	}
+}
+
 func checkNeverOffline(t *testing.T, feed string, p pageFeed) {
 	t.Helper()
 	if slices.Contains(p.Statuses, "offline") {
@@ -271,14 +287,7 @@ func followSegments(t *testing.T, mode string) {
 
 	for _, f := range feedNames {
 		p := page[f]
-		checkExactlyOnce(t, f, pub.published(f), p)
-		checkNeverOffline(t, f, p)
-		if p.Mode != mode {
-			t.Errorf("%s: page mode %q, want %q (the descriptor's)", f, p.Mode, mode)
-		}
-		if want := []string{"catching-up", "live"}; !slices.Equal(p.Statuses, want) {
-			t.Errorf("%s: statuses %v, want %v (no reconnect during rotations)", f, p.Statuses, want)
-		}
+		checkFollowedLive(t, f, pub.published(f), p, mode, "during rotations")
 		for i := 1; i < len(p.Segments); i++ {
 			if p.Segments[i] != p.Segments[i-1]+1 {
 				t.Errorf("%s: snapshots of segments %v, want consecutive segments, one each", f, p.Segments)

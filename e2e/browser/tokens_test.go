@@ -192,14 +192,7 @@ func followProtected(t *testing.T, mode string) {
 
 	for _, f := range feedNames {
 		p := page[f]
-		checkExactlyOnce(t, f, pub.published(f), p)
-		checkNeverOffline(t, f, p)
-		if p.Mode != mode {
-			t.Errorf("%s: page mode %q, want %q", f, p.Mode, mode)
-		}
-		if want := []string{"catching-up", "live"}; !slices.Equal(p.Statuses, want) {
-			t.Errorf("%s: statuses %v, want %v (no reconnect at window boundaries)", f, p.Statuses, want)
-		}
+		checkFollowedLive(t, f, pub.published(f), p, mode, "at window boundaries")
 		if p.Gaps != 0 {
 			t.Errorf("%s: %d gaps", f, p.Gaps)
 		}
